@@ -1,0 +1,267 @@
+"""Feed bytes -> normalized Entry records: RSS and Atom through feedparser, JSON Feed here.
+
+feedparser is handed the bytes and the response headers (so it sees the HTTP
+charset and content type) and never fetches anything itself.
+
+Fallbacks for entries that lack a field:
+- no id: the link, else a hash of the title and the source URL;
+- no date, or an implausible one (in the future, or before 1995): None, and
+  the store dates the entry when echofeed first saw it;
+- no title: the first words of the body;
+- none of title, link and body: skipped, with the reason in the warnings.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import feedparser
+
+from .config import SourceConfig
+from .errors import ParseError
+from .model import Entry
+from .sanitize import first_paragraph, html_to_text, sanitize_html
+
+EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=10)
+UNTITLED_WORDS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str
+    entries: tuple[Entry, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def plausible_date(when: datetime | None, now: datetime) -> datetime | None:
+    """The date if it is believable for a news story, else None."""
+    if when is None:
+        return None
+    when = when.astimezone(UTC).replace(microsecond=0)
+    if when < EARLIEST_PLAUSIBLE or when > now + CLOCK_SKEW:
+        return None
+    return when
+
+
+def parse_feed(
+    body: bytes,
+    source: SourceConfig,
+    *,
+    url: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> ParsedFeed:
+    """Parse a fetched body; raise ParseError naming the source when it is not a feed."""
+    now = now or datetime.now(UTC)
+    url = url or source.url
+    headers = dict(headers or {})
+    if _looks_like_json(body, headers):
+        return _parse_json_feed(body, source, url, now)
+    return _parse_xml_feed(body, source, url, headers, now)
+
+
+def _looks_like_json(body: bytes, headers: Mapping[str, str]) -> bool:
+    content_type = headers.get("content-type", "").lower()
+    if "json" in content_type:
+        return True
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def _parse_xml_feed(
+    body: bytes, source: SourceConfig, url: str, headers: dict[str, str], now: datetime
+) -> ParsedFeed:
+    if not body.strip():
+        raise ParseError(source.name, f"empty body from {url}")
+    # feedparser resolves relative links against Content-Location, then xml:base.
+    headers.setdefault("content-location", url)
+    try:
+        parsed = feedparser.parse(
+            body.lstrip(b" \t\r\n") if body.lstrip()[:1] == b"<" else body,
+            response_headers=headers,
+        )
+    except Exception as e:  # noqa: BLE001 - feedparser is lenient, but not infallible
+        raise ParseError(source.name, f"feed could not be parsed: {e}") from e
+    if not parsed.get("version") and not parsed.entries:
+        problem = parsed.get("bozo_exception")
+        if body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+            raise ParseError(source.name, f"{url} is an HTML page, not an RSS or Atom feed")
+        detail = f": {problem}" if problem else ""
+        raise ParseError(source.name, f"not an RSS or Atom feed{detail}")
+    warnings: list[str] = []
+    if parsed.get("bozo") and parsed.entries:
+        warnings.append(f"{source.name}: feed is malformed but readable: {parsed.bozo_exception}")
+    feed_title = html_to_text(parsed.feed.get("title", "")) or source.name
+    entries = []
+    for index, item in enumerate(parsed.entries):
+        entry = _xml_entry(item, source, url, now)
+        if entry is None:
+            warnings.append(f"{source.name}: entry {index + 1} skipped: no title, link or body")
+            continue
+        entries.append(entry)
+    return ParsedFeed(feed_title, tuple(entries), tuple(warnings))
+
+
+def _struct_time_to_datetime(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _xml_entry(item: Any, source: SourceConfig, url: str, now: datetime) -> Entry | None:
+    link = _http_link(item.get("link", ""))
+    content = ""
+    if item.get("content"):
+        # Prefer the HTML alternative when several are given.
+        contents = sorted(item.content, key=lambda c: "html" not in c.get("type", ""))
+        content = contents[0].get("value", "")
+    summary = item.get("summary", "")
+    body_html = sanitize_html(content or summary, link or url)
+    summary_html = sanitize_html(summary, link or url) if summary and content else ""
+    date = _struct_time_to_datetime(item.get("published_parsed")) or _struct_time_to_datetime(
+        item.get("updated_parsed")
+    )
+    categories = tuple(
+        term for tag in item.get("tags", []) if (term := (tag.get("label") or tag.get("term")))
+    )
+    return _make_entry(
+        source,
+        origin_id=str(item.get("id", "") or "").strip(),
+        title=html_to_text(item.get("title", "")),
+        link=link,
+        body_html=body_html,
+        summary_html=summary_html,
+        byline=html_to_text(item.get("author", "")),
+        published=plausible_date(date, now),
+        categories=categories,
+    )
+
+
+def _http_link(link: str) -> str:
+    link = (link or "").strip()
+    return link if link.lower().startswith(("http://", "https://")) else ""
+
+
+def _first_words(text: str, count: int = UNTITLED_WORDS) -> str:
+    words = text.split()
+    return " ".join(words[:count]) + ("…" if len(words) > count else "")
+
+
+def _make_entry(
+    source: SourceConfig,
+    *,
+    origin_id: str,
+    title: str,
+    link: str,
+    body_html: str,
+    summary_html: str,
+    byline: str,
+    published: datetime | None,
+    categories: tuple[str, ...],
+) -> Entry | None:
+    body_text = html_to_text(body_html)
+    if not title and not link and not body_text:
+        return None
+    if not title:
+        title = _first_words(body_text) if body_text else link
+    if not origin_id:
+        origin_id = link or (
+            "sha256:" + hashlib.sha256(f"{source.url}\n{title}".encode()).hexdigest()
+        )
+    if not summary_html:
+        summary_html = first_paragraph(body_html)
+    return Entry(
+        kind="feed",
+        source=source.url,
+        source_name=source.name,
+        origin_id=origin_id[:2000],
+        headline=title[:1000],
+        section=source.section or "",
+        published=published,
+        byline=byline[:200],
+        body_html=body_html,
+        summary_html=summary_html,
+        link=link,
+        categories=tuple(c[:100] for c in categories[:20]),
+    )
+
+
+def _parse_json_feed(body: bytes, source: SourceConfig, url: str, now: datetime) -> ParsedFeed:
+    """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1)."""
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ParseError(source.name, f"not a JSON Feed: {e}") from e
+    if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
+        "https://jsonfeed.org/version/1"
+    ):
+        raise ParseError(source.name, "JSON without a JSON Feed 1.x version field")
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise ParseError(source.name, "JSON Feed without an items list")
+    feed_authors = _json_authors(document)
+    warnings: list[str] = []
+    entries = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            warnings.append(f"{source.name}: item {index + 1} skipped: not an object")
+            continue
+        link = _http_link(str(item.get("url") or ""))
+        content = item.get("content_html") or ""
+        if not content and item.get("content_text"):
+            text = str(item["content_text"])
+            content = "".join(f"<p>{_escape(p)}</p>" for p in text.split("\n\n") if p.strip())
+        summary = str(item.get("summary") or "")
+        tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+        entry = _make_entry(
+            source,
+            origin_id=str(item.get("id") or "").strip(),
+            title=html_to_text(str(item.get("title") or "")),
+            link=link,
+            body_html=sanitize_html(str(content), link or url),
+            summary_html=f"<p>{_escape(summary)}</p>" if summary else "",
+            byline=_json_authors(item) or feed_authors,
+            published=plausible_date(
+                _iso_date(item.get("date_published")) or _iso_date(item.get("date_modified")),
+                now,
+            ),
+            categories=tuple(str(t) for t in tags if isinstance(t, str | int)),
+        )
+        if entry is None:
+            warnings.append(f"{source.name}: item {index + 1} skipped: no title, link or body")
+            continue
+        entries.append(entry)
+    title = html_to_text(str(document.get("title") or "")) or source.name
+    return ParsedFeed(title, tuple(entries), tuple(warnings))
+
+
+def _json_authors(obj: dict[str, Any]) -> str:
+    authors = obj.get("authors")
+    if not isinstance(authors, list):
+        authors = [obj["author"]] if isinstance(obj.get("author"), dict) else []
+    names = [str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")]
+    return ", ".join(names)
+
+
+def _iso_date(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=False)

@@ -1,0 +1,529 @@
+"""One refresh pass: sources -> normalize -> dedup/topics -> store -> publish.
+
+`refresh()` is what `echofeed refresh` runs once and `echofeed daemon` runs on
+a schedule. Each seed file and each source ends as a result or an error in
+the report; one failure never stops the others, and the feeds are published
+from everything stored, so a failed source's earlier entries stay published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .config import Config, SourceConfig
+from .dedup import headline_key
+from .errors import EchofeedError, FetchError, SeedError, SourceError
+from .fetch import Fetcher, FetchResult, Validators
+from .model import Entry
+from .parse import ParsedFeed, parse_feed
+from .publish import (
+    PublishResult,
+    plan_feeds,
+    remove_stale,
+    render_atom,
+    render_opml,
+    write_if_changed,
+)
+from .seeds import SeedFile, parse_seed, stat_seed_files
+from .store import SeedFileState, SourceState, Store
+from .topics import Sorter
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = timedelta(minutes=1)
+Outcome = str  # "new" | "updated" | "duplicate" | "unchanged"
+
+
+@dataclass(slots=True)
+class SourceResult:
+    """How one external source ended this pass."""
+
+    name: str
+    url: str
+    status: str  # "ok", "not modified", "unchanged", "failed", "skipped", "gone"
+    counts: dict[str, int] = field(default_factory=dict)
+    error: EchofeedError | None = None
+    note: str = ""
+
+
+@dataclass(slots=True)
+class RefreshReport:
+    seeds_read: int = 0
+    seeds_unchanged: int = 0
+    seeds_deferred: list[str] = field(default_factory=list)
+    seed_errors: list[SeedError] = field(default_factory=list)
+    withdrawn: int = 0
+    sources: list[SourceResult] = field(default_factory=list)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"new": 0, "updated": 0, "duplicate": 0, "unchanged": 0}
+    )
+    published: PublishResult | None = None
+    warnings: list[str] = field(default_factory=list)
+    outage: str | None = None
+    resorted: int = 0
+    seconds: float = 0.0
+    output_dir: Path | None = None
+
+    @property
+    def errors(self) -> list[EchofeedError]:
+        return [*self.seed_errors, *(s.error for s in self.sources if s.error)]
+
+    def count(self, outcome: Outcome, n: int = 1) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + n
+
+    def summary(self) -> str:
+        c = self.counts
+        failed = sum(1 for s in self.sources if s.status in ("failed", "gone"))
+        lines = [
+            f"seeds: {self.seeds_read} read, {self.seeds_unchanged} unchanged, "
+            f"{len(self.seed_errors)} rejected, {len(self.seeds_deferred)} still being written, "
+            f"{self.withdrawn} withdrawn",
+            f"sources: {len(self.sources)} ({len(self.sources) - failed} ok, {failed} failed)",
+            f"entries: {c['new']} new, {c['updated']} updated, {c['duplicate']} duplicate, "
+            f"{c['unchanged']} unchanged",
+        ]
+        if self.published is not None:
+            p = self.published
+            lines.append(
+                f"feeds: {len(p.written)} written, {len(p.unchanged)} unchanged, "
+                f"{len(p.removed)} removed, in {self.output_dir}"
+            )
+        problems = [str(e) for e in self.errors]
+        if self.outage:
+            problems.insert(0, self.outage)
+        if problems:
+            lines.append(f"problems ({len(problems)}):")
+            lines += [f"  - {p}" for p in problems]
+        lines.append(f"done in {self.seconds:.2f}s")
+        return "\n".join(lines)
+
+
+ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def refresh(
+    config: Config,
+    *,
+    now: datetime | None = None,
+    force: bool = False,
+    only_due: bool = False,
+    progress: ProgressCallback | None = None,
+) -> RefreshReport:
+    """Ingest every seed and due source once, then republish every feed.
+
+    `force` fetches sources even while they back off after failures;
+    `only_due` (the daemon) fetches only sources whose interval has passed.
+    """
+    started = time.monotonic()
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    report = RefreshReport(output_dir=config.output_dir)
+    sorter = Sorter.from_config(config)
+    with Store(config.database) as store:
+        report.resorted = resort_if_rules_changed(store, sorter, config)
+        ingest_seeds(config, store, sorter, now, report)
+        ingest_sources(config, store, sorter, now, report, force=force, only_due=only_due,
+                       progress=progress)  # fmt: skip
+        report.published = publish_all(config, store, report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+# -- normalize, dedup, store -------------------------------------------------
+
+
+def atom_id_for(entry: Entry, config: Config) -> str:
+    """A stable IRI for a new story; kept forever once stored."""
+    if entry.kind == "seed":
+        return f"{config.base_url}article/{entry.origin_id}.html"
+    parts = urlsplit(entry.origin_id)
+    if (
+        parts.scheme
+        and (parts.netloc or parts.scheme in ("urn", "tag"))
+        and " " not in entry.origin_id
+    ):
+        return entry.origin_id
+    if entry.link:
+        return entry.link
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.source}#{entry.origin_id}").urn
+
+
+def ingest_entry(
+    store: Store, entry: Entry, sorter: Sorter, config: Config, now: datetime
+) -> Outcome:
+    """Store one entry, deciding whether it is a new story, an update or a copy."""
+    key = entry.key
+    existing = store.get_entry(key)
+    if existing and not existing.withdrawn and existing.content_hash == entry.content_hash:
+        store.touch(key, now)
+        return "unchanged"
+    hkey = headline_key(entry.headline)
+    section = sorter.section_of(entry.section, entry.categories)
+    topics = sorter.topics_of(entry.headline, entry.body_html, section)
+    if existing and existing.headline_key == hkey:
+        record_key = existing.duplicate_of  # same headline: it stays where it was filed
+        takes_over: str | None = None
+    else:
+        record = store.find_record(hkey, exclude_key=key)
+        record_key, takes_over = None, None
+        if record is not None:
+            if entry.kind == "seed" and record.kind == "feed":
+                takes_over = record.key  # the newsroom's own copy is the story of record
+            else:
+                record_key = record.key
+    if existing:
+        published, updated = existing.published, now
+        outcome = "updated"
+    else:
+        published = entry.published or now
+        updated = published
+        outcome = "duplicate" if record_key else "new"
+    store.put_entry(
+        entry,
+        atom_id=store.atom_id_of(key) or atom_id_for(entry, config),
+        headline_key=hkey,
+        section=section,
+        published=published,
+        updated=updated,
+        seen=now,
+        duplicate_of=record_key,
+        topics=topics,
+    )
+    if existing and existing.duplicate_of is None and record_key:
+        store.make_duplicate(key, record_key)  # its own copies follow it
+    if takes_over:
+        store.make_duplicate(takes_over, key)
+    if record_key and (not existing or existing.duplicate_of != record_key):
+        store.set_updated(record_key, now)  # the record now lists one more source
+    return outcome
+
+
+def resort_if_rules_changed(store: Store, sorter: Sorter, config: Config) -> int:
+    """Re-file stored stories when the section or topic rules changed; no refetch."""
+    if store.get_meta("sorting_rules") == sorter.fingerprint:
+        return 0
+    changed = 0
+    with store.transaction():
+        for row in list(store.iter_sortable()):
+            categories = tuple(json.loads(row["categories"] or "[]"))
+            section = sorter.section_of(row["section_given"] or "", categories)
+            if section != row["section"]:
+                store.set_section(row["key"], section)
+                changed += 1
+            store.set_topics(
+                row["key"], sorter.topics_of(row["headline"], row["body_html"], section)
+            )
+        store.set_meta("sorting_rules", sorter.fingerprint)
+    return changed
+
+
+# -- seeds -----------------------------------------------------------------
+
+
+def ingest_seeds(
+    config: Config, store: Store, sorter: Sorter, now: datetime, report: RefreshReport
+) -> None:
+    if not config.seeds_dir.is_dir():
+        report.warnings.append(f"{config.seeds_dir}: seeds folder does not exist; no seeds read")
+    files, skipped = stat_seed_files(config.seeds_dir)
+    for name in skipped:
+        log.debug("%s: not a seed file name, skipped", config.seeds_dir / name)
+    files, deferred = wait_until_quiet(files, config.seed_quiet_seconds)
+    report.seeds_deferred = [str(f.path) for f in deferred]
+    states = store.seed_file_states()
+    present_ids = {f.seed_id for f in files} | {f.seed_id for f in deferred}
+    seen_ids: dict[str, str] = {}
+    with store.transaction():
+        for seed_file in files:
+            name = seed_file.path.name
+            if seed_file.seed_id in seen_ids:
+                error = SeedError(
+                    seed_file.path, None,
+                    f"same article id as {seen_ids[seed_file.seed_id]}; remove one of the two",
+                )  # fmt: skip
+                _reject_seed(store, seed_file, "", error, now, report)
+                continue
+            seen_ids[seed_file.seed_id] = name
+            state = states.get(name)
+            if state and (state.size, state.mtime_ns) == (seed_file.size, seed_file.mtime_ns):
+                _count_unchanged_seed(state, report)
+                continue
+            try:
+                raw = _read_capped(seed_file.path, config.seed_max_bytes)
+            except OSError as e:
+                _reject_seed(store, seed_file, "", SeedError(seed_file.path, None,
+                             f"cannot be read: {e.strerror or e}"), now, report)  # fmt: skip
+                continue
+            digest = hashlib.sha256(raw).hexdigest()
+            if state and state.sha256 == digest:
+                store.put_seed_file(replace(state, size=seed_file.size,
+                                            mtime_ns=seed_file.mtime_ns), now)  # fmt: skip
+                _count_unchanged_seed(state, report)
+                continue
+            try:
+                parsed = parse_seed(seed_file.path, raw, max_bytes=config.seed_max_bytes)
+            except SeedError as error:
+                _reject_seed(store, seed_file, digest, error, now, report)
+                continue
+            report.warnings.extend(parsed.warnings)
+            report.seeds_read += 1
+            report.count(ingest_entry(store, parsed.entry, sorter, config, now))
+            store.put_seed_file(
+                SeedFileState(name, seed_file.seed_id, seed_file.size, seed_file.mtime_ns,
+                              digest, "published", None, None),
+                now,
+            )  # fmt: skip
+        report.withdrawn = len(store.withdraw_seeds_except(present_ids, now))
+        store.forget_seed_files_except({f.path.name for f in (*files, *deferred)})
+
+
+def _count_unchanged_seed(state: SeedFileState, report: RefreshReport) -> None:
+    report.seeds_unchanged += 1
+    if state.status == "rejected":
+        # Still broken: say so on every pass until an editor fixes it.
+        report.seed_errors.append(SeedError(Path(state.name), state.line, state.reason or ""))
+
+
+def _reject_seed(
+    store: Store,
+    seed_file: SeedFile,
+    digest: str,
+    error: SeedError,
+    now: datetime,
+    report: RefreshReport,
+) -> None:
+    report.seed_errors.append(error)
+    store.put_seed_file(
+        SeedFileState(seed_file.path.name, seed_file.seed_id, seed_file.size, seed_file.mtime_ns,
+                      digest, "rejected", error.reason, error.line),
+        now,
+    )  # fmt: skip
+
+
+def _read_capped(path: Path, max_bytes: int) -> bytes:
+    # Read one byte past the cap, so a huge file is known to be too big
+    # without being loaded whole.
+    with open(path, "rb") as handle:
+        return handle.read(max_bytes + 1)
+
+
+def wait_until_quiet(
+    files: Sequence[SeedFile], quiet_seconds: float
+) -> tuple[tuple[SeedFile, ...], tuple[SeedFile, ...]]:
+    """Hold back files modified in the last `quiet_seconds`: they may be half-copied.
+
+    Young files are waited for once (at most `quiet_seconds`) and looked at again;
+    one that changed meanwhile is deferred to the next pass.
+    """
+    if quiet_seconds <= 0:
+        return tuple(files), ()
+    wall_now = time.time_ns()
+    quiet_ns = int(quiet_seconds * 1e9)
+    young = [f for f in files if wall_now - f.mtime_ns < quiet_ns]
+    if not young:
+        return tuple(files), ()
+    newest = max(f.mtime_ns for f in young)
+    time.sleep(max(0.0, min(quiet_seconds, (newest + quiet_ns - wall_now) / 1e9)))
+    ready = [f for f in files if f not in young]
+    deferred = []
+    for seed_file in young:
+        try:
+            stat = seed_file.path.stat()
+        except FileNotFoundError:
+            continue
+        if (stat.st_size, stat.st_mtime_ns) == (seed_file.size, seed_file.mtime_ns):
+            ready.append(seed_file)
+        else:
+            deferred.append(seed_file)
+    ready.sort(key=lambda f: f.path.name)
+    return tuple(ready), tuple(deferred)
+
+
+# -- external sources ----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Fetched:
+    source: SourceConfig
+    state: SourceState
+    result: FetchResult | None = None
+    parsed: ParsedFeed | None = None
+    error: SourceError | None = None
+    body_sha256: str | None = None
+    unchanged_body: bool = False
+
+
+def _initial_state(source: SourceConfig) -> SourceState:
+    return SourceState(source.url, source.name, source.url, None, None, None, None, None, 0,
+                       None, False, None)  # fmt: skip
+
+
+def ingest_sources(
+    config: Config,
+    store: Store,
+    sorter: Sorter,
+    now: datetime,
+    report: RefreshReport,
+    *,
+    force: bool = False,
+    only_due: bool = False,
+    progress: ProgressCallback | None = None,
+) -> None:
+    due: list[_Fetched] = []
+    for source in config.sources:
+        state = store.source_state(source.url) or _initial_state(source)
+        if state.gone and not force:
+            report.sources.append(SourceResult(
+                source.name, source.url, "gone",
+                error=FetchError(source.name, f"{state.last_error or 'HTTP 410 Gone'}; "
+                                 "remove it from the config, or refresh --force to try again"),
+            ))  # fmt: skip
+            continue
+        backing_off = state.failures > 0 and state.next_due and state.next_due > now
+        if (backing_off and not force) or (only_due and state.next_due and state.next_due > now):
+            report.sources.append(SourceResult(
+                source.name, source.url, "skipped",
+                note=f"next try at {state.next_due:%Y-%m-%d %H:%M:%S}Z",
+            ))  # fmt: skip
+            continue
+        due.append(_Fetched(source, state))
+    if not due:
+        return
+    fetcher = Fetcher(config.fetch, contact_url=config.base_url)
+    done = 0
+    with ThreadPoolExecutor(max_workers=min(config.fetch.concurrency, len(due))) as pool:
+        futures = [pool.submit(_fetch_and_parse, fetcher, item, now) for item in due]
+        for future in futures:
+            future.result()
+            done += 1
+            if progress:
+                progress("sources", done, len(due))
+    network_failures = [f for f in due if isinstance(f.error, FetchError) and f.error.network]
+    outage = len(due) >= 2 and len(network_failures) == len(due)
+    if outage:
+        report.outage = (
+            f"network outage: all {len(due)} sources failed to connect "
+            f"(first: {network_failures[0].error}); not counted against the sources"
+        )
+    for item in due:
+        report.sources.append(_store_source(store, sorter, config, item, now, report, outage))
+
+
+def _fetch_and_parse(fetcher: Fetcher, item: _Fetched, now: datetime) -> None:
+    """Runs in a worker thread: network and parsing only, no database."""
+    try:
+        validators = Validators(item.state.etag, item.state.last_modified)
+        item.result = fetcher.fetch(item.source.name, item.state.current_url, validators)
+        if item.result.not_modified:
+            return
+        item.body_sha256 = hashlib.sha256(item.result.body).hexdigest()
+        if item.body_sha256 == item.state.body_sha256:
+            item.unchanged_body = True  # the server ignores conditional GET: skip the parse
+            return
+        item.parsed = parse_feed(
+            item.result.body, item.source, url=item.result.url, headers=item.result.headers,
+            now=now,
+        )  # fmt: skip
+    except SourceError as e:
+        item.error = e
+    except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
+        log.exception("%s: unexpected error", item.source.name)
+        item.error = SourceError(item.source.name, f"unexpected error: {e!r}")
+
+
+def _store_source(
+    store: Store,
+    sorter: Sorter,
+    config: Config,
+    item: _Fetched,
+    now: datetime,
+    report: RefreshReport,
+    outage: bool,
+) -> SourceResult:
+    source, state = item.source, item.state
+    result = SourceResult(source.name, source.url, "ok")
+    interval = timedelta(seconds=source.interval or config.refresh_interval)
+    with store.transaction():
+        if item.error is not None:
+            result.status, result.error = "failed", item.error
+            if outage:
+                store.put_source_state(replace(state, name=source.name, last_fetch=now,
+                                               last_error=str(item.error)))  # fmt: skip
+                return result
+            failures = state.failures + 1
+            backoff = min(
+                BACKOFF_BASE * 2 ** min(failures - 1, 20),
+                timedelta(seconds=config.fetch.backoff_max),
+            )
+            retry_after = getattr(item.error, "retry_after", None)
+            if retry_after:
+                backoff = max(backoff, timedelta(seconds=min(retry_after, 7 * 86400)))
+            gone = getattr(item.error, "status", None) == 410
+            if gone:
+                result.status = "gone"
+            store.put_source_state(replace(
+                state, name=source.name, last_fetch=now, last_error=str(item.error),
+                failures=failures, next_due=now + backoff, gone=gone,
+            ))  # fmt: skip
+            return result
+        fetched = item.result
+        assert fetched is not None
+        if fetched.permanent_url:
+            report.warnings.append(
+                f"{source.name}: moved permanently to {fetched.permanent_url}; fetching it there "
+                "from now on (update the url in the config)"
+            )
+        if item.parsed is not None:
+            report.warnings.extend(item.parsed.warnings)
+            for entry in item.parsed.entries:
+                outcome = ingest_entry(store, entry, sorter, config, now)
+                report.count(outcome)
+                result.counts[outcome] = result.counts.get(outcome, 0) + 1
+        else:
+            result.status = "not modified" if fetched.not_modified else "unchanged"
+        store.put_source_state(replace(
+            state,
+            name=source.name,
+            current_url=fetched.permanent_url or state.current_url,
+            etag=fetched.validators.etag or (state.etag if fetched.not_modified else None),
+            last_modified=fetched.validators.last_modified
+            or (state.last_modified if fetched.not_modified else None),
+            last_fetch=now, last_success=now, last_error=None, failures=0,
+            next_due=now + interval, gone=False,
+            body_sha256=item.body_sha256 or state.body_sha256,
+        ))  # fmt: skip
+    return result
+
+
+# -- publish -----------------------------------------------------------------
+
+
+def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishResult:
+    specs, warnings = plan_feeds(config, store.sections())
+    report.warnings.extend(warnings)
+    written, unchanged = [], []
+    for spec in specs:
+        stories = store.feed_stories(
+            section=spec.name if spec.kind == "section" else None,
+            topic=spec.name if spec.kind == "topic" else None,
+            limit=config.entries_per_feed,
+        )
+        changed = write_if_changed(
+            config.output_dir, spec.relpath, render_atom(config, spec, stories)
+        )
+        (written if changed else unchanged).append(spec.relpath)
+    opml_changed = write_if_changed(config.output_dir, "index.opml", render_opml(config, specs))
+    (written if opml_changed else unchanged).append("index.opml")
+    removed = remove_stale(
+        config.output_dir, {s.relpath for s in specs}, folders=("section", "topic")
+    )
+    return PublishResult(tuple(written), tuple(unchanged), removed)
