@@ -17,12 +17,14 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from html import escape
+from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from . import __version__
 from .config import Config
@@ -79,9 +81,30 @@ def feed_url(config: Config, relpath: str) -> str:
     return config.base_url + relpath
 
 
+class _FeedExtension(BaseExtension):
+    """Feed-level hook of our feedgen extension (nothing to add yet)."""
+
+
+class _EntryLinks(BaseEntryExtension):
+    """Writes an entry's links. feedgen 1.0's FeedEntry.atom_entry() shadows its loop
+    variable and so drops rel, type and title of every entry link (all would read as
+    rel="alternate", which is invalid Atom for a second link); we write them here."""
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def extend_atom(self, entry: etree._Element) -> etree._Element:
+        namespace = etree.QName(entry).namespace
+        tag = f"{{{namespace}}}link" if namespace else "link"
+        for link in self.links:
+            etree.SubElement(entry, tag, {k: v for k, v in link.items() if v})
+        return entry
+
+
 def render_atom(config: Config, spec: FeedSpec, stories: Sequence[Story]) -> bytes:
     """One Atom feed's bytes, deterministic for the same stories."""
     fg = FeedGenerator()
+    fg.register_extension("echofeed", _FeedExtension, _EntryLinks, atom=True, rss=False)
     self_url = feed_url(config, spec.relpath)
     fg.id(self_url)
     fg.title(spec.title)
@@ -109,11 +132,15 @@ def _add_entry(fg: FeedGenerator, config: Config, story: Story) -> None:
     entry.published(story.published)
     entry.updated(max(story.updated, story.published))
     entry.author({"name": story.byline or story.source_name})
+    links = entry.echofeed.links
     if story.link:
-        entry.link(href=story.link, rel="alternate", type="text/html")
-    for carrier in story.also_carried_by:
-        if carrier.link and carrier.link != story.link:
-            entry.link(href=carrier.link, rel="related", type="text/html", title=carrier.name)
+        links.append({"rel": "alternate", "type": "text/html", "href": story.link})
+    related = dict.fromkeys(
+        c.link for c in story.also_carried_by if c.link and c.link != story.link
+    )
+    names = {c.link: c.name for c in story.also_carried_by}
+    for href in related:
+        links.append({"rel": "related", "type": "text/html", "href": href, "title": names[href]})
     entry.category(term=story.section, scheme=config.base_url + "section/", label=story.section)
     for topic in story.topics:
         entry.category(term=topic, scheme=config.base_url + "topic/", label=topic)

@@ -134,8 +134,8 @@ class Store:
                 {
                     "key": str, "kind": str, "source": str, "source_name": str,
                     "origin_id": str, "atom_id": str, "headline": str, "headline_key": str,
-                    "byline": str, "section": str, "section_given": str, "categories": str, "body_html": str,
-                    "summary_html": str, "link": str, "content_hash": str,
+                    "byline": str, "section": str, "section_given": str, "categories": str,
+                    "body_html": str, "summary_html": str, "link": str, "content_hash": str,
                     "published": str, "updated": str, "first_seen": str, "last_seen": str,
                     "duplicate_of": str, "withdrawn": int,
                 },
