@@ -38,7 +38,7 @@ def validate_atom(path: Path) -> etree._ElementTree:
         assert alternate or entry.find(f"{ATOM}content") is not None, (
             f"{path}: entry {entry.findtext(f'{ATOM}id')} has neither alternate link nor content"
         )
-    self_links = [l for l in feed.findall(f"{ATOM}link") if l.get("rel") == "self"]
+    self_links = [link for link in feed.findall(f"{ATOM}link") if link.get("rel") == "self"]
     assert self_links, f"{path}: no self link"
     return tree
 
@@ -67,7 +67,8 @@ def entries(path: Path) -> list[dict[str, object]]:
                 "updated": entry.findtext(f"{ATOM}updated"),
                 "categories": [c.get("term") for c in entry.findall(f"{ATOM}category")],
                 "links": [
-                    (l.get("rel", "alternate"), l.get("href")) for l in entry.findall(f"{ATOM}link")
+                    (link.get("rel", "alternate"), link.get("href"))
+                    for link in entry.findall(f"{ATOM}link")
                 ],
             }
         )
