@@ -24,19 +24,26 @@ from .config import Config, SourceConfig
 from .dedup import headline_key
 from .errors import EchofeedError, FetchError, SeedError, SourceError
 from .fetch import Fetcher, FetchResult, Validators
-from .model import Entry
+from .model import Entry, Story
+from .pages import render_article, render_index
 from .parse import ParsedFeed, parse_feed
 from .publish import (
     PublishResult,
+    article_relpath,
+    feed_url,
+    newest_first,
+    paginate,
     plan_feeds,
     remove_stale,
     render_atom,
+    render_json_feed,
     render_opml,
     write_if_changed,
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
 from .store import SeedFileState, SourceState, Store
 from .topics import Sorter
+from .websub import ping_hub
 
 log = logging.getLogger(__name__)
 
@@ -508,22 +515,56 @@ def _store_source(
 
 
 def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishResult:
+    """Every feed (Atom head, JSON twin, RFC 5005 archive pages), the seed article
+    pages, index.html and index.opml; then the WebSub ping for changed feeds."""
     specs, warnings = plan_feeds(config, store.sections())
     report.warnings.extend(warnings)
-    written, unchanged = [], []
+    written, unchanged, also_written, also_unchanged = [], [], [], []
+    changed_feeds: list[str] = []
+
+    def write(relpath: str, content: bytes, *, feed: bool = False) -> bool:
+        changed = write_if_changed(config.output_dir, relpath, content)
+        if feed:
+            (written if changed else unchanged).append(relpath)
+        else:
+            (also_written if changed else also_unchanged).append(relpath)
+        return changed
+
+    latest: list[Story] = []
     for spec in specs:
-        stories = store.feed_stories(
+        timeline = store.feed_timeline(
             section=spec.name if spec.kind == "section" else None,
             topic=spec.name if spec.kind == "topic" else None,
-            limit=config.entries_per_feed,
         )
-        changed = write_if_changed(
-            config.output_dir, spec.relpath, render_atom(config, spec, stories)
-        )
-        (written if changed else unchanged).append(spec.relpath)
-    opml_changed = write_if_changed(config.output_dir, "index.opml", render_opml(config, specs))
-    (written if opml_changed else unchanged).append("index.opml")
+        head_keys, pages = paginate(timeline, config.entries_per_feed)
+        for number, page_keys in enumerate(pages, start=1):
+            page = newest_first(store.stories_by_keys(page_keys))
+            write(spec.archive_relpath(number),
+                  render_atom(config, spec, page, archive_page=number,
+                              prev_archive=number - 1 or None))  # fmt: skip
+        head = newest_first(store.stories_by_keys(head_keys))
+        if write(spec.relpath, render_atom(config, spec, head, prev_archive=len(pages) or None),
+                 feed=True):  # fmt: skip
+            changed_feeds.append(feed_url(config, spec.relpath))
+        if write(spec.json_relpath, render_json_feed(config, spec, head)):
+            changed_feeds.append(feed_url(config, spec.json_relpath))
+        if spec.kind == "all":
+            latest = head
+    for story in store.seed_stories():
+        write(article_relpath(story), render_article(config, story, specs))
+    write("index.html", render_index(config, specs, latest))
+    write("index.opml", render_opml(config, specs), feed=True)
     removed = remove_stale(
-        config.output_dir, {s.relpath for s in specs}, folders=("section", "topic")
+        config.output_dir,
+        {*written, *unchanged, *also_written, *also_unchanged},
+        folders=("section", "topic", "archive", "article"),
     )
-    return PublishResult(tuple(written), tuple(unchanged), removed)
+    pinged: tuple[str, ...] = ()
+    if config.websub_hub and changed_feeds:
+        pinged, problems = ping_hub(config.websub_hub, changed_feeds)
+        report.warnings.extend(problems)
+        warnings += problems
+    return PublishResult(
+        tuple(written), tuple(unchanged), removed, tuple(warnings),
+        tuple(also_written), tuple(also_unchanged), pinged,
+    )  # fmt: skip

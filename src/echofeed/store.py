@@ -321,6 +321,53 @@ class Store:
         )
         return self._stories(rows)
 
+    def feed_timeline(
+        self, *, section: str | None = None, topic: str | None = None
+    ) -> list[str]:
+        """Keys of the live stories of record, in the order they were first seen.
+
+        This is the archive order: a new story is always added at the end (ties
+        within one pass go by published date), so fixed-size pages counted from
+        the oldest keep their stories as new ones arrive.
+        """
+        where = ["s.duplicate_of is null", "s.withdrawn = 0"]
+        params: list[Any] = []
+        join = ""
+        if section is not None:
+            where.append("s.section = ?")
+            params.append(section)
+        if topic is not None:
+            join = "join story_topics t on t.story_key = s.key"
+            where.append("t.topic = ?")
+            params.append(topic)
+        rows = self.db.query(
+            f"select s.key from stories s {join} where {' and '.join(where)} "
+            "order by s.first_seen, s.published, s.key",
+            params,
+        )
+        return [row["key"] for row in rows]
+
+    def stories_by_keys(self, keys: Iterable[str]) -> list[Story]:
+        """The stories with these keys, in the order given (unknown keys are left out)."""
+        wanted = list(keys)
+        found: dict[str, Story] = {}
+        for start in range(0, len(wanted), 500):  # under SQLite's variable limit
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = list(self.db.query(f"select * from stories where key in ({marks})", chunk))
+            found.update((story.key, story) for story in self._stories(rows))
+        return [found[key] for key in wanted if key in found]
+
+    def seed_stories(self) -> list[Story]:
+        """Every live seed story of record: each gets its own article page."""
+        rows = list(
+            self.db.query(
+                "select * from stories where kind = 'seed' and duplicate_of is null "
+                "and withdrawn = 0 order by key"
+            )
+        )
+        return self._stories(rows)
+
     def _stories(self, rows: list[dict[str, Any]]) -> list[Story]:
         if not rows:
             return []
