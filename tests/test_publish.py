@@ -130,9 +130,7 @@ def follow_archives(feeds: Path, relpath: str) -> tuple[list[str], list[str]]:
     return ids, read
 
 
-def test_archives_hold_every_story_exactly_once_and_full_pages_never_change(
-    newsroom, tmp_path
-):
+def test_archives_hold_every_story_exactly_once_and_full_pages_never_change(newsroom, tmp_path):
     config = load_config(newsroom(entries_per_feed=3))
     seeds = tmp_path / "seeds"
     feeds = tmp_path / "feeds"
@@ -168,9 +166,9 @@ def test_archives_hold_every_story_exactly_once_and_full_pages_never_change(
     ]
     first = entries(feeds / "archive" / "all" / "1.atom")
     assert {e["id"] for e in first} == {f"{BASE}article/{n:016x}.html" for n in range(3)}
-    assert links(etree.parse(str(feeds / "archive/all/1.atom")).getroot()).get(
-        "prev-archive"
-    ) is None
+    assert (
+        links(etree.parse(str(feeds / "archive/all/1.atom")).getroot()).get("prev-archive") is None
+    )
 
 
 def test_unchanged_output_is_byte_identical_and_not_rewritten(newsroom, tmp_path, httpserver):
