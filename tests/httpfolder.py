@@ -3,7 +3,6 @@ that point a real reader or browser at the published files."""
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,35 +22,40 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class FolderServer:
+    """Bound to a free port at once, so its URL can go into the config's base_url
+    before anything is published; `serve(folder)` starts answering."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        outer = self
+
+        class Handler(_QuietHandler):
+            def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+                super().__init__(*args, directory=str(outer.folder), **kwargs)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread: threading.Thread | None = None
+
+    def serve(self, folder: Path) -> None:
+        self.folder = folder
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.httpd.shutdown()
+            self.thread.join(timeout=10)
+        self.httpd.server_close()
+
+
 @contextmanager
-def reserved_server() -> Iterator[tuple[ThreadingHTTPServer, str]]:
-    """A server bound to a free port, not yet serving: (server, base URL).
-
-    The base URL is known before anything is published, so the config's
-    base_url (and every self link and article link) can point at it.
-    """
-    holder: dict[str, Path] = {}
-
-    def handler(*args: object, **kwargs: object) -> SimpleHTTPRequestHandler:
-        return _QuietHandler(*args, directory=str(holder["folder"]), **kwargs)  # type: ignore[arg-type]
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.folder_holder = holder  # type: ignore[attr-defined]
-    thread: threading.Thread | None = None
+def folder_server() -> Iterator[FolderServer]:
+    server = FolderServer()
     try:
-        yield server, f"http://127.0.0.1:{server.server_address[1]}/"
+        yield server
     finally:
-        thread = getattr(server, "serving_thread", None)
-        if thread is not None:
-            server.shutdown()
-            thread.join(timeout=10)
-        server.server_close()
-
-
-def start_serving(server: ThreadingHTTPServer, folder: Path) -> None:
-    server.folder_holder["folder"] = folder  # type: ignore[attr-defined]
-    thread = threading.Thread(
-        target=functools.partial(server.serve_forever, poll_interval=0.1), daemon=True
-    )
-    server.serving_thread = thread  # type: ignore[attr-defined]
-    thread.start()
+        server.close()

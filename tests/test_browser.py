@@ -20,7 +20,7 @@ from echofeed.config import load_config
 from echofeed.pipeline import refresh
 
 from .conftest import DATA
-from .httpfolder import reserved_server, start_serving
+from .httpfolder import folder_server
 
 CHROMIUM = next(
     (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
@@ -64,7 +64,8 @@ def test_chromium_shows_headlines_subscribe_links_and_the_article(
     httpserver.expect_request("/wire.xml").respond_with_data(RSS)
     profile = tmp_path / "chromium"
     profile.mkdir()
-    with reserved_server() as (server, base_url):
+    with folder_server() as server:
+        base_url = server.url
         config = load_config(newsroom(
             base_url=base_url,
             sources=[{"name": "Example Wire", "url": httpserver.url_for("/wire.xml")}],
@@ -72,7 +73,7 @@ def test_chromium_shows_headlines_subscribe_links_and_the_article(
         ))  # fmt: skip
         report = refresh(config)
         assert not report.errors, report.summary()
-        start_serving(server, tmp_path / "feeds")
+        server.serve(tmp_path / "feeds")
 
         index_dom, index_log = render(base_url + "index.html", profile)
         article_url = base_url + "article/8f9feb9b160033ea.html"

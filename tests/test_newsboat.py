@@ -21,7 +21,7 @@ from echofeed.pipeline import refresh
 
 from .conftest import DATA, write_seed
 from .feedcheck import entries, validate_output
-from .httpfolder import reserved_server, start_serving
+from .httpfolder import folder_server
 
 NEWSBOAT = shutil.which("newsboat")
 RSS = (DATA / "feeds" / "rss2.xml").read_bytes()
@@ -59,7 +59,8 @@ def test_newsboat_stores_every_entry_with_its_title_link_and_date(newsroom, tmp_
     httpserver.expect_request("/wire.xml").respond_with_data(
         RSS, content_type="application/rss+xml"
     )
-    with reserved_server() as (server, base_url):
+    with folder_server() as server:
+        base_url = server.url
         config = load_config(newsroom(
             base_url=base_url,
             entries_per_feed=4,
@@ -79,7 +80,7 @@ def test_newsboat_stores_every_entry_with_its_title_link_and_date(newsroom, tmp_
         refresh(config, now=T0 + timedelta(hours=5))
         feeds = tmp_path / "feeds"
         heads = validate_output(feeds)
-        start_serving(server, feeds)
+        server.serve(feeds)
 
         feed_urls = [base_url + p.relative_to(feeds).as_posix() for p in heads]
         cache, stdout = run_newsboat(tmp_path / "newsboat", feed_urls)
