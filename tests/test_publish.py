@@ -166,6 +166,17 @@ def test_archives_hold_every_story_exactly_once_and_full_pages_never_change(news
     ]
     first = entries(feeds / "archive" / "all" / "1.atom")
     assert {e["id"] for e in first} == {f"{BASE}article/{n:016x}.html" for n in range(3)}
+    # An edit of an archived story does reach its page (the page is not skipped as
+    # unchanged), and a page deleted by hand is written again.
+    write_seed(seeds, names[1], "Story number 001 of the day", "A corrected paragraph.")
+    (feeds / "archive" / "all" / "4.atom").unlink()
+    report = refresh(config, now=T0 + timedelta(days=1))
+    assert report.published is not None
+    assert {"archive/all/1.atom", "archive/all/4.atom"} <= set(report.published.also_written)
+    [edited] = [e for e in entries(feeds / "archive/all/1.atom") if "001" in e["title"]]
+    assert "corrected" in edited["content"] and edited["updated"] > edited["published"]
+    assert (feeds / "archive/all/4.atom").read_bytes() == full_pages["archive/all/4.atom"]
+    assert "archive/all/2.atom" in report.published.also_unchanged
     assert (
         links(etree.parse(str(feeds / "archive/all/1.atom")).getroot()).get("prev-archive") is None
     )

@@ -29,6 +29,8 @@ from .pages import render_article, render_index
 from .parse import ParsedFeed, parse_feed
 from .publish import (
     PublishResult,
+    archive_fingerprint,
+    archive_is_current,
     article_relpath,
     feed_url,
     newest_first,
@@ -539,9 +541,14 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         head_keys, pages = paginate(timeline, config.entries_per_feed)
         for number, page_keys in enumerate(pages, start=1):
             page = newest_first(store.stories_by_keys(page_keys))
-            write(spec.archive_relpath(number),
-                  render_atom(config, spec, page, archive_page=number,
-                              prev_archive=number - 1 or None))  # fmt: skip
+            relpath = spec.archive_relpath(number)
+            fingerprint = archive_fingerprint(config, spec, number, page)
+            if archive_is_current(config.output_dir, relpath, fingerprint):
+                also_unchanged.append(relpath)
+                continue
+            write(relpath, render_atom(config, spec, page, archive_page=number,
+                                       prev_archive=number - 1 or None,
+                                       fingerprint=fingerprint))  # fmt: skip
         head = newest_first(store.stories_by_keys(head_keys))
         if write(spec.relpath, render_atom(config, spec, head, prev_archive=len(pages) or None),
                  feed=True):  # fmt: skip

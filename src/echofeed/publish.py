@@ -21,6 +21,8 @@ and the pages never share a story.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import tempfile
@@ -185,12 +187,14 @@ def render_atom(
     *,
     prev_archive: int | None = None,
     archive_page: int | None = None,
+    fingerprint: str | None = None,
 ) -> bytes:
     """One Atom document's bytes, deterministic for the same stories.
 
     Without `archive_page` it is the subscription document (the head), with a
     hub link when WebSub is configured; with it, archive page `archive_page`.
-    `prev_archive` is the number of the page before it, if any.
+    `prev_archive` is the number of the page before it, if any; `fingerprint`
+    (archive pages) goes into a comment after the XML declaration.
     """
     fg = FeedGenerator()
     fg.register_extension("echofeed", _FeedExtension, _EntryLinks, atom=True, rss=False)
@@ -225,7 +229,38 @@ def render_atom(
     fg.updated(max((_entry_updated(s) for s in stories), default=EPOCH))
     for story in stories:
         _add_entry(fg, config, story)
-    return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    document = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    if fingerprint is not None:
+        declaration, rest = document.split(b"\n", 1)
+        document = declaration + b"\n" + _fingerprint_comment(fingerprint) + rest
+    return document
+
+
+def archive_fingerprint(
+    config: Config, spec: FeedSpec, number: int, stories: Sequence[Story]
+) -> str:
+    """Names everything an archive page is made of: same fingerprint, same bytes.
+
+    A full page rarely changes, and rendering every page of every feed on every
+    pass would cost far more than the rest of the pass; the fingerprint lets us
+    skip pages whose inputs are those of the file already on disk.
+    """
+    inputs = repr((__version__, config, spec, number, tuple(stories)))
+    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
+
+
+def _fingerprint_comment(fingerprint: str) -> bytes:
+    return f"<!-- echofeed archive page {fingerprint} -->\n".encode("ascii")
+
+
+def archive_is_current(output_dir: Path, relpath: str, fingerprint: str) -> bool:
+    """Whether the archive page on disk was rendered from exactly these inputs."""
+    try:
+        with open(safe_output_path(output_dir, relpath), "rb") as page:
+            start = page.read(200)
+    except OSError:
+        return False
+    return _fingerprint_comment(fingerprint) in start
 
 
 def _entry_updated(story: Story) -> datetime:
@@ -253,7 +288,7 @@ def _add_entry(fg: FeedGenerator, config: Config, story: Story) -> None:
     summary, summary_type = summary_of(story)
     if summary:
         entry.summary(summary, type=summary_type)
-    entry.content(sanitize_html(story.body_html + _carried_by_html(story)), type="html")
+    entry.content(content_of(story), type="html")
 
 
 def related_sources(story: Story) -> list[SourceLink]:
@@ -267,6 +302,16 @@ def related_sources(story: Story) -> list[SourceLink]:
     return related
 
 
+# A story sits in several feeds (all, its section, its topics) and in the JSON
+# twins: sanitizing it once per pass, not once per document, halves the work.
+# Keyed by the whole frozen Story, so an edit is never served from the cache.
+@functools.lru_cache(maxsize=2048)
+def content_of(story: Story) -> str:
+    """The entry content: the sanitized body and the list of sources that carried it."""
+    return sanitize_html(story.body_html + _carried_by_html(story))
+
+
+@functools.lru_cache(maxsize=2048)
 def summary_of(story: Story) -> tuple[str, str]:
     """The entry summary and its Atom type: the first paragraph, as sanitized HTML,
     or cut to SUMMARY_MAX_CHARS as plain text when that paragraph is longer."""
@@ -307,7 +352,7 @@ def render_json_feed(config: Config, spec: FeedSpec, stories: Sequence[Story]) -
         item.update(
             {
                 "title": story.headline,
-                "content_html": sanitize_html(story.body_html + _carried_by_html(story)),
+                "content_html": content_of(story),
                 "summary": summary if summary_type == "text" else html_to_text(summary),
                 "date_published": story.published.isoformat(),
                 "date_modified": _entry_updated(story).isoformat(),
