@@ -5,6 +5,9 @@ Tables:
   has duplicate_of NULL; a later copy of the same story points at its record.
   Withdrawn seeds (file deleted) keep their row with withdrawn = 1.
 - story_topics: which topics each story is filed under.
+- story_signatures: the blocking index of headline dedup: each story under the
+  few signatures `dedup.signatures()` gives its headline, so a new headline
+  finds its candidate matches by index lookups, not by a scan of every story.
 - sources: per external source, HTTP validators and failure state.
 - seed_files: what was last seen of each seed file (size, mtime, hash, verdict).
 - meta: schema version and the fingerprint of the sorting rules.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +57,11 @@ class StoredEntry:
     withdrawn: bool
     published: datetime
     updated: datetime
+    headline: str = ""
+    source: str = ""
+    source_name: str = ""
+    origin_id: str = ""
+    last_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,10 @@ class Store:
             db["story_topics"].create(
                 {"story_key": str, "topic": str}, pk=("story_key", "topic"), if_not_exists=True
             )
+            db["story_signatures"].create(
+                {"signature": str, "story_key": str}, pk=("signature", "story_key"),
+                if_not_exists=True,
+            )  # fmt: skip
             db["sources"].create(
                 {
                     "url": str, "name": str, "current_url": str, "etag": str,
@@ -167,6 +179,8 @@ class Store:
                 ("stories", ["section"]),
                 ("stories", ["source"]),
                 ("story_topics", ["topic"]),
+                ("story_signatures", ["story_key"]),
+                ("stories", ["source", "link"]),
             ):
                 db[table].create_index(columns, if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
@@ -189,25 +203,75 @@ class Store:
     # -- stories ------------------------------------------------------------
 
     def get_entry(self, key: str) -> StoredEntry | None:
-        rows = list(
-            self.db.query(
-                "select key, kind, headline_key, content_hash, duplicate_of, withdrawn, "
-                "published, updated from stories where key = ?",
-                [key],
-            )
-        )
+        rows = list(self.db.query(f"select {_ENTRY_COLUMNS} from stories where key = ?", [key]))
         return _stored_entry(rows[0]) if rows else None
 
-    def find_record(self, headline_key: str, *, exclude_key: str) -> StoredEntry | None:
-        """The live story of record with this headline key, if any (oldest first)."""
+    def find_record(self, signatures: Sequence[str], *, exclude_key: str) -> list[StoredEntry]:
+        """Live stories of record filed under any of `signatures`, oldest first.
+
+        These are the candidates a new headline is decided against; the
+        signature index keeps them few whatever the number of stories stored.
+        """
+        if not signatures:
+            return []
+        marks = ",".join("?" * len(signatures))
         rows = self.db.query(
-            "select key, kind, headline_key, content_hash, duplicate_of, withdrawn, "
-            "published, updated from stories where headline_key = ? and key != ? "
-            "and duplicate_of is null and withdrawn = 0 order by first_seen, key limit 1",
-            [headline_key, exclude_key],
+            f"select {_ENTRY_COLUMNS} from stories where key in (select story_key from "
+            f"story_signatures where signature in ({marks})) and key != ? "
+            "and duplicate_of is null and withdrawn = 0 order by first_seen, key",
+            [*signatures, exclude_key],
+        )
+        return [_stored_entry(row) for row in rows]
+
+    def find_by_link(self, source: str, link: str, *, exclude_key: str) -> StoredEntry | None:
+        """The entry a source published earlier under this link (its id may have changed)."""
+        rows = self.db.query(
+            f"select {_ENTRY_COLUMNS} from stories where source = ? and link = ? and key != ? "
+            "order by first_seen, key limit 1",
+            [source, link, exclude_key],
         )
         row = next(iter(rows), None)
         return _stored_entry(row) if row else None
+
+    def copies_of(self, record_key: str) -> list[StoredEntry]:
+        """The entries filed as copies of `record_key`, oldest first."""
+        rows = self.db.query(
+            f"select {_ENTRY_COLUMNS} from stories where duplicate_of = ? order by first_seen, key",
+            [record_key],
+        )
+        return [_stored_entry(row) for row in rows]
+
+    def set_signatures(self, key: str, signatures: Iterable[str], headline_key: str) -> None:
+        """File `key` under these dedup signatures (and no others)."""
+        self.db.execute("delete from story_signatures where story_key = ?", [key])
+        self.db.execute("update stories set headline_key = ? where key = ?", [headline_key, key])
+        rows = [{"signature": sig, "story_key": key} for sig in dict.fromkeys(signatures)]
+        if rows:
+            self.db["story_signatures"].insert_all(rows, pk=("signature", "story_key"))
+
+    def iter_headlines(self) -> Iterator[tuple[str, str, str]]:
+        """(key, headline, source_name) of every story, for re-keying after a rule change."""
+        for row in self.db.query("select key, headline, source_name from stories order by key"):
+            yield row["key"], row["headline"], row["source_name"] or ""
+
+    def load_headlines(
+        self, rows: Iterable[tuple[str, str, str, Sequence[str]]], when: datetime
+    ) -> None:
+        """Bulk-insert bare external stories (key, headline, key, signatures): for benchmarks."""
+        stamp = to_text(when)
+        with self.db.conn:
+            for key, headline, hkey, sigs in rows:
+                self.db.execute(
+                    "insert into stories (key, kind, source, source_name, origin_id, atom_id, "
+                    "headline, headline_key, content_hash, published, updated, first_seen, "
+                    "last_seen, withdrawn) values (?, 'feed', 'bench', 'Bench', ?, ?, ?, ?, '', "
+                    "?, ?, ?, ?, 0)",
+                    [key, key, key, headline, hkey, stamp, stamp, stamp, stamp],
+                )
+                self.db.conn.executemany(
+                    "insert or ignore into story_signatures (signature, story_key) values (?, ?)",
+                    [(sig, key) for sig in sigs],
+                )
 
     def put_entry(
         self,
@@ -440,6 +504,12 @@ def _opt_time(text: str | None) -> datetime | None:
     return from_text(text) if text else None
 
 
+_ENTRY_COLUMNS = (
+    "key, kind, headline_key, content_hash, duplicate_of, withdrawn, published, updated, "
+    "headline, source, source_name, origin_id, last_seen"
+)
+
+
 def _stored_entry(row: dict[str, Any]) -> StoredEntry:
     return StoredEntry(
         key=row["key"],
@@ -450,6 +520,11 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
         withdrawn=bool(row["withdrawn"]),
         published=from_text(row["published"]),
         updated=from_text(row["updated"]),
+        headline=row["headline"] or "",
+        source=row["source"] or "",
+        source_name=row["source_name"] or "",
+        origin_id=row["origin_id"] or "",
+        last_seen=_opt_time(row["last_seen"]),
     )
 
 
