@@ -186,6 +186,11 @@ class Normalized:
         return " ".join(self.tokens)
 
     @property
+    def mixed_case(self) -> bool:
+        letters = [c for c in self.text if c.isalpha()]
+        return any(c.isupper() for c in letters) and any(c.islower() for c in letters)
+
+    @property
     def content_words(self) -> int:
         return sum(1 for t in self.tokens if t not in _STOP and t not in _GENERIC)
 
@@ -370,7 +375,9 @@ def _judge_tail(short: Normalized, long: Normalized) -> Verdict | None:
         if problem:
             return Verdict(False, f"added-{problem}", f"the words added at the end ({words!r}) "
                            f"hold a {problem}: {token!r}")  # fmt: skip
-        if i in long.capitalized and token not in _ATTRIBUTION and token not in _STOP:
+        # Without mixed case, a capital says nothing: only attributions may be added.
+        name_like = i in long.capitalized or not long.mixed_case
+        if name_like and token not in _ATTRIBUTION and token not in _STOP:
             return Verdict(False, "added-name", f"the words added at the end ({words!r}) hold "
                            f"a name or place: {token!r}")  # fmt: skip
     return Verdict(True, "words-added-at-end", f"the same headline with {words!r} added")

@@ -216,7 +216,9 @@ def ingest_entry(
         topics=topics,
     )
     store.set_signatures(key, dedup.signatures(norm), norm.key)
-    if existing and existing.duplicate_of is None and existing.headline_key != norm.key:
+    if entry.kind == "seed" and existing and existing.duplicate_of is None and (
+        existing.headline_key != norm.key
+    ):
         _refile_copies(store, key, norm, config)  # an edited seed headline may drop some
     if existing and existing.duplicate_of is None and record_key:
         store.make_duplicate(key, record_key)  # its own copies follow it
