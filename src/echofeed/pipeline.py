@@ -216,10 +216,12 @@ def ingest_entry(
         topics=topics,
     )
     store.set_signatures(key, dedup.signatures(norm), norm.key)
-    if entry.kind == "seed" and existing and existing.duplicate_of is None and (
-        existing.headline_key != norm.key
-    ):
-        _refile_copies(store, key, norm, config)  # an edited seed headline may drop some
+    seed_record_retitled = (
+        entry.kind == "seed" and existing and existing.duplicate_of is None
+        and existing.headline_key != norm.key
+    )  # fmt: skip
+    if seed_record_retitled:
+        _refile_copies(store, key, norm, config)  # its copies may no longer match it
     if existing and existing.duplicate_of is None and record_key:
         store.make_duplicate(key, record_key)  # its own copies follow it
     if takes_over:

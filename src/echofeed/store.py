@@ -215,9 +215,11 @@ class Store:
         if not signatures:
             return []
         marks = ",".join("?" * len(signatures))
+        # CROSS JOIN keeps SQLite on the signature index: left to itself it
+        # prefers the duplicate_of index, which is a scan of every record.
         rows = self.db.query(
-            f"select {_ENTRY_COLUMNS} from stories where key in (select story_key from "
-            f"story_signatures where signature in ({marks})) and key != ? "
+            f"select distinct {_ENTRY_COLUMNS} from story_signatures cross join stories "
+            f"on key = story_key where signature in ({marks}) and key != ? "
             "and duplicate_of is null and withdrawn = 0 order by first_seen, key",
             [*signatures, exclude_key],
         )
