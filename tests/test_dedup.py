@@ -10,6 +10,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug import Request, Response
 
 from echofeed import dedup
@@ -397,3 +399,88 @@ def test_why_duplicate_uses_the_configs_source_names(newsroom, tmp_path):
     assert result.exit_code == 0 and "verdict: same story" in result.output
     result = CliRunner().invoke(cli, ["-c", str(tmp_path / "none.yaml"), "why-duplicate", a, b])
     assert "verdict: different stories" in result.output
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120), st.text(max_size=120))
+def test_any_text_gives_a_verdict_and_accepted_pairs_share_a_signature(a, b):
+    na, nb = dedup.normalize(a), dedup.normalize(b)
+    forward = dedup.decide(na, nb)
+    assert forward.same == dedup.decide(nb, na).same and forward.rule
+    assert dedup.decide(na, na).same == (not na.too_short)
+    if forward.same:
+        assert set(dedup.probe_signatures(na)) & set(dedup.signatures(nb))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "Senate",
+                "approves",
+                "budget",
+                "for",
+                "Ohio",
+                "schools",
+                "new",
+                "plan",
+                "rail",
+                "workers",
+                "strike",
+                "over",
+                "pay",
+            ]
+        ),
+        min_size=4,
+        max_size=9,
+    ),  # fmt: skip
+    st.sampled_from(["officials say", "police say", "report says", "sources say"]),
+)
+def test_headline_plus_attribution_is_found_through_the_index(words, tail):
+    base = " ".join(words)
+    na, nb = dedup.normalize(base), dedup.normalize(f"{base}, {tail}")
+    if dedup.decide(na, nb).same:
+        assert set(dedup.probe_signatures(nb)) & set(dedup.signatures(na))
+        assert set(dedup.probe_signatures(na)) & set(dedup.signatures(nb))
+
+
+def test_database_without_signatures_is_reindexed_on_the_next_refresh(
+    newsroom, tmp_path, httpserver, feeds
+):
+    import sqlite3
+
+    feeds["wire"] = rss("Example Wire", [
+        ("w1", "https://wire.example/1", "Pilots strike over pay at regional airline"),
+    ])  # fmt: skip
+    config = load_config(newsroom(sources=sources(httpserver, "Example Wire")))
+    refresh(config, now=T0)
+    with sqlite3.connect(tmp_path / "echofeed.db") as db:  # as an older echofeed left it
+        db.execute("delete from story_signatures")
+        db.execute("delete from meta where key = 'dedup_rules'")
+    feeds["paper"] = rss("Daily Paper", [
+        ("p1", "https://paper.example/1", "BREAKING: Pilots Strike Over Pay at Regional Airline"),
+    ])  # fmt: skip
+    config = load_config(newsroom(sources=sources(httpserver, "Example Wire", "Daily Paper")))
+    report = refresh(config, now=T0 + timedelta(hours=1))
+    assert report.counts["duplicate"] == 1 and report.counts["new"] == 0, report.summary()
+    assert titles(tmp_path) == ["Pilots strike over pay at regional airline"]
+
+
+def test_entries_sharing_one_link_stay_separate_stories(newsroom, tmp_path, httpserver, feeds):
+    live = "https://wire.example/live/election"
+    feeds["wire"] = rss("Example Wire", [
+        ("e1", live, "Polls close in Ohio governor race"),
+        ("e2", live, "Turnout reaches record high in Ohio governor race"),
+    ])  # fmt: skip
+    config = load_config(newsroom(sources=sources(httpserver, "Example Wire")))
+    refresh(config, now=T0)
+    feeds["wire"] = rss("Example Wire", [
+        ("e3", live, "Challenger concedes Ohio governor race"),
+        ("e1", live, "Polls close in Ohio governor race"),
+        ("e2", live, "Turnout reaches record high in Ohio governor race"),
+    ])  # fmt: skip
+    report = refresh(config, now=T0 + timedelta(hours=1))
+    assert report.counts["new"] == 1 and report.counts["updated"] == 0, report.summary()
+    published = entries(tmp_path / "feeds" / "all.atom")
+    assert len(published) == 3 and len({e["id"] for e in published}) == 3

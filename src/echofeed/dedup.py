@@ -224,6 +224,8 @@ def _outlet_like(segment: str, publishers: frozenset[str]) -> bool:
 
 
 def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in text if not unicodedata.combining(c))
 
@@ -249,9 +251,10 @@ def strip_labels(headline: str, publishers: Iterable[str] = ()) -> str:
 def _clean(headline: str) -> str:
     text = _TAG.sub(" ", html.unescape(_TAG.sub(" ", headline)))
     text = unicodedata.normalize("NFKC", text.translate(_INVISIBLE))
-    # Every dash style becomes "-"; a spaced one separates, an unspaced one joins.
-    text = "".join("-" if unicodedata.category(c) == "Pd" or c == "\u2212" else c for c in text)
-    text = "".join(" " if unicodedata.category(c)[0] == "Z" else c for c in text)
+    if not text.isascii():
+        # Every dash style becomes "-"; a spaced one separates, an unspaced one joins.
+        text = "".join("-" if unicodedata.category(c) == "Pd" or c == "\u2212" else c for c in text)
+        text = "".join(" " if unicodedata.category(c)[0] == "Z" else c for c in text)
     return " ".join(text.translate(_QUOTES).split())
 
 

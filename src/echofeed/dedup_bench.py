@@ -97,7 +97,10 @@ def measure_headline_matching(
 ) -> MatchingBench:
     """Time checking `new` headlines against `stored` ones; see the module docstring."""
     rng = random.Random(20261125)
-    headlines = list(dict.fromkeys(synthetic_headline(rng) for _ in range(stored)))
+    unique: dict[str, None] = {}
+    while len(unique) < stored:
+        unique[synthetic_headline(rng)] = None
+    headlines = list(unique)
     probes = [
         other_form(rng.choice(headlines), rng) if i % 2 else synthetic_headline(rng)
         for i in range(new)

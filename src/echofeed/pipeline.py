@@ -172,7 +172,7 @@ def ingest_entry(
     """
     key = entry.key
     existing = store.get_entry(key)
-    if existing is None and entry.kind == "feed" and entry.link:
+    if existing is None and entry.kind == "feed" and urlsplit(entry.link).path.strip("/"):
         earlier = store.find_by_link(entry.source, entry.link, exclude_key=key)
         # An entry seen in this very pass with the same link is another entry
         # (live blogs share a link); an older one is this entry under a new id.
@@ -204,9 +204,14 @@ def ingest_entry(
         published = entry.published or now
         updated = published
         outcome = "duplicate" if record_key else "new"
+    atom_id = store.atom_id_of(key) or atom_id_for(entry, config)
+    if not existing and store.atom_id_taken(atom_id, exclude_key=key):
+        # Another entry already has this id (entries sharing one link): readers
+        # would take them for one entry, so this one gets its own.
+        atom_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.source}#{entry.origin_id}").urn
     store.put_entry(
         entry,
-        atom_id=store.atom_id_of(key) or atom_id_for(entry, config),
+        atom_id=atom_id,
         headline_key=norm.key,
         section=section,
         published=published,

@@ -181,6 +181,7 @@ class Store:
                 ("story_topics", ["topic"]),
                 ("story_signatures", ["story_key"]),
                 ("stories", ["source", "link"]),
+                ("stories", ["atom_id"]),
             ):
                 db[table].create_index(columns, if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
@@ -226,14 +227,19 @@ class Store:
         return [_stored_entry(row) for row in rows]
 
     def find_by_link(self, source: str, link: str, *, exclude_key: str) -> StoredEntry | None:
-        """The entry a source published earlier under this link (its id may have changed)."""
-        rows = self.db.query(
-            f"select {_ENTRY_COLUMNS} from stories where source = ? and link = ? and key != ? "
-            "order by first_seen, key limit 1",
-            [source, link, exclude_key],
+        """The one entry a source published earlier under this link (its id may have changed).
+
+        None when the source used the link for several entries: then the link
+        names a page (a live blog, the home page), not one entry.
+        """
+        rows = list(
+            self.db.query(
+                f"select {_ENTRY_COLUMNS} from stories where source = ? and link = ? "
+                "and key != ? limit 2",
+                [source, link, exclude_key],
+            )
         )
-        row = next(iter(rows), None)
-        return _stored_entry(row) if row else None
+        return _stored_entry(rows[0]) if len(rows) == 1 else None
 
     def copies_of(self, record_key: str) -> list[StoredEntry]:
         """The entries filed as copies of `record_key`, oldest first."""
@@ -312,6 +318,12 @@ class Store:
     def atom_id_of(self, key: str) -> str | None:
         rows = list(self.db.query("select atom_id from stories where key = ?", [key]))
         return rows[0]["atom_id"] if rows else None
+
+    def atom_id_taken(self, atom_id: str, *, exclude_key: str) -> bool:
+        rows = self.db.query(
+            "select 1 from stories where atom_id = ? and key != ? limit 1", [atom_id, exclude_key]
+        )
+        return next(iter(rows), None) is not None
 
     def touch(self, key: str, seen: datetime) -> None:
         self.db.execute("update stories set last_seen = ? where key = ?", [to_text(seen), key])
