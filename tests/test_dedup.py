@@ -484,3 +484,14 @@ def test_entries_sharing_one_link_stay_separate_stories(newsroom, tmp_path, http
     assert report.counts["new"] == 1 and report.counts["updated"] == 0, report.summary()
     published = entries(tmp_path / "feeds" / "all.atom")
     assert len(published) == 3 and len({e["id"] for e in published}) == 3
+
+
+def test_bench_helper_finds_every_other_form_and_reports_a_ratio(tmp_path):
+    from echofeed.dedup_bench import measure_headline_matching
+
+    bench = measure_headline_matching(stored=500, new=40, workdir=tmp_path)
+    # Every other probe is another form of a stored headline; the rest are new stories
+    # (a random new one may rarely coincide with a stored one).
+    assert bench.stored == 500 and 20 <= bench.matched <= 22
+    assert bench.candidates < 3 * bench.checked
+    assert bench.ratio > 0 and "ratio" in bench.summary()

@@ -78,7 +78,7 @@ _LABEL_PREFIX = re.compile(rf"^\s*{_LABEL}\s*(?::|\||-\s)\s*", re.IGNORECASE)
 _LABEL_SUFFIX = re.compile(
     rf"\s*(?:[(\[]\s*{_LABEL}\s*[)\]]|(?:\s-|\||:)\s*{_LABEL})\s*\.?\s*$", re.IGNORECASE
 )
-# A segment after " | " is a site name when it is short and holds no digit.
+# A segment after " | " is a site name when it is short, capitalized and holds no digit.
 _PIPE_SUFFIX = re.compile(r"\s+\|\s+([^|\d]{1,60})$")
 _DASH_SUFFIX = re.compile(r"\s+-\s+([^-]{1,60})$")
 _COLON_PREFIX = re.compile(r"^([^:]{1,60}):\s+")
@@ -248,6 +248,12 @@ class Verdict:
     reason: str
 
 
+def _name_like(segment: str) -> bool:
+    """At most 5 words, each capitalized (or not a word): a site name after " | "."""
+    words = segment.split()
+    return 0 < len(words) <= 5 and all(w[0].isupper() or not w[0].isalpha() for w in words)
+
+
 def _outlet_like(segment: str, publishers: frozenset[str]) -> bool:
     """Does `segment` look like a publication's name (not part of the story)?"""
     text = " ".join(segment.split()).strip(" .")
@@ -278,7 +284,11 @@ def strip_labels(headline: str, publishers: Iterable[str] = ()) -> str:
         before = text
         text = _LABEL_PREFIX.sub("", text)
         text = _LABEL_SUFFIX.sub("", text)
-        if (m := _PIPE_SUFFIX.search(text)) and len(text[: m.start()].split()) >= 3:
+        if (
+            (m := _PIPE_SUFFIX.search(text))
+            and len(text[: m.start()].split()) >= 3
+            and _name_like(m.group(1))
+        ):
             text = text[: m.start()]
         if (m := _DASH_SUFFIX.search(text)) and _outlet_like(m.group(1), names):
             text = text[: m.start()]
