@@ -253,9 +253,10 @@ class Store:
         """File `key` under these dedup signatures (and no others)."""
         self.db.execute("delete from story_signatures where story_key = ?", [key])
         self.db.execute("update stories set headline_key = ? where key = ?", [headline_key, key])
-        rows = [{"signature": sig, "story_key": key} for sig in dict.fromkeys(signatures)]
-        if rows:
-            self.db["story_signatures"].insert_all(rows, pk=("signature", "story_key"))
+        self.db.conn.executemany(
+            "insert or ignore into story_signatures (signature, story_key) values (?, ?)",
+            [(sig, key) for sig in signatures],
+        )
 
     def iter_headlines(self) -> Iterator[tuple[str, str, str]]:
         """(key, headline, source_name) of every story, for re-keying after a rule change."""
