@@ -221,7 +221,7 @@ class Normalized:
     """A headline reduced to what its meaning depends on."""
 
     headline: str  # as given
-    text: str  # after removing labels and source names, case kept (for names)
+    text: str  # without labels and source names, before folding
     tokens: tuple[str, ...]  # normalized words, in order
     clauses: tuple[tuple[str, ...], ...]  # the same words, cut into clauses
     clause_starts: frozenset[int]  # positions in `tokens` where a clause begins
@@ -261,11 +261,10 @@ def _outlet_like(segment: str, publishers: frozenset[str]) -> bool:
         return False
     if text.casefold() in publishers:
         return True
-    words = text.split()
-    if len(words) > 5 or not all(w[0].isupper() or not w[0].isalpha() for w in words):
+    if not _name_like(text):
         return False
-    return _fold(words[-1]).strip(".") in _OUTLET_WORDS or _fold(text).replace(" ", "") in (
-        _OUTLET_WORDS
+    return _fold(text.split()[-1]).strip(".") in _OUTLET_WORDS or (
+        _fold(text).replace(" ", "") in _OUTLET_WORDS
     )
 
 
