@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, pipeline
+from . import __version__, dedup, pipeline
 from .config import Config, load_config
 from .errors import ConfigError, EchofeedError
 from .store import Store
@@ -104,6 +104,26 @@ def status(config_path: Path) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         click.echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+@cli.command("why-duplicate")
+@click.argument("headline_a")
+@click.argument("headline_b")
+@click.pass_obj
+def why_duplicate(config_path: Path, headline_a: str, headline_b: str) -> None:
+    """Explain whether two headlines count as one story, and by which rule.
+
+    Prints both normalized forms, the verdict and the rule that decided. The
+    config's title and source names, when the config exists, count as source
+    names (as they do in `refresh`).
+
+    Example: echofeed why-duplicate "BREAKING: Storm hits coast - Wire" "Storm Hits Coast"
+    """
+    publishers: list[str] = []
+    if config_path.exists():
+        config = _load(config_path)
+        publishers = [config.title, *(s.name for s in config.sources)]
+    click.echo(dedup.explain(headline_a, headline_b, publishers))
 
 
 def _when(value) -> str:  # noqa: ANN001

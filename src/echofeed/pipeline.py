@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import dedup
 from .config import Config, SourceConfig
-from .dedup import headline_key
 from .errors import EchofeedError, FetchError, SeedError, SourceError
 from .fetch import Fetcher, FetchResult, Validators
 from .model import Entry, Story
@@ -43,7 +43,7 @@ from .publish import (
     write_if_changed,
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
-from .store import SeedFileState, SourceState, Store
+from .store import SeedFileState, SourceState, Store, StoredEntry
 from .topics import Sorter
 from .websub import ping_hub
 
@@ -139,6 +139,7 @@ def refresh(
     sorter = Sorter.from_config(config)
     with Store(config.database) as store:
         report.resorted = resort_if_rules_changed(store, sorter, config)
+        rekey_if_rules_changed(store, config)
         ingest_seeds(config, store, sorter, now, report)
         ingest_sources(config, store, sorter, now, report, force=force, only_due=only_due,
                        progress=progress)  # fmt: skip
@@ -169,21 +170,37 @@ def atom_id_for(entry: Entry, config: Config) -> str:
 def ingest_entry(
     store: Store, entry: Entry, sorter: Sorter, config: Config, now: datetime
 ) -> Outcome:
-    """Store one entry, deciding whether it is a new story, an update or a copy."""
+    """Store one entry, deciding whether it is a new story, an update or a copy.
+
+    Merge policy: the first version seen is the story of record, except that
+    the newsroom's own seed takes over from an external record. A copy keeps
+    its place: an external entry whose title changes at its source (same id,
+    or same link under a new id) is an update of the story it was filed
+    with, never a new one; only a seed whose headline is edited is decided
+    again. So the record never flips between copies from one pass to the next.
+    """
     key = entry.key
     existing = store.get_entry(key)
+    if existing is None and entry.kind == "feed" and urlsplit(entry.link).path.strip("/"):
+        earlier = store.find_by_link(entry.source, entry.link, exclude_key=key)
+        # An entry seen in this very pass with the same link is another entry
+        # (live blogs share a link); an older one is this entry under a new id.
+        if earlier is not None and earlier.last_seen != now:
+            entry = replace(entry, origin_id=earlier.origin_id)
+            key, existing = entry.key, earlier
     if existing and not existing.withdrawn and existing.content_hash == entry.content_hash:
         store.touch(key, now)
         return "unchanged"
-    hkey = headline_key(entry.headline)
+    publishers = _publishers(config, entry.source_name)
+    norm = dedup.normalize(entry.headline, publishers)
     section = sorter.section_of(entry.section, entry.categories)
     topics = sorter.topics_of(entry.headline, entry.body_html, section)
-    if existing and existing.headline_key == hkey:
-        record_key = existing.duplicate_of  # same headline: it stays where it was filed
-        takes_over: str | None = None
+    record_key: str | None = None
+    takes_over: str | None = None
+    if existing and (existing.headline_key == norm.key or entry.kind == "feed"):
+        record_key = existing.duplicate_of  # an update: it stays where it was filed
     else:
-        record = store.find_record(hkey, exclude_key=key)
-        record_key, takes_over = None, None
+        record = find_story_of_record(store, norm, key, config)
         if record is not None:
             if entry.kind == "seed" and record.kind == "feed":
                 takes_over = record.key  # the newsroom's own copy is the story of record
@@ -196,10 +213,15 @@ def ingest_entry(
         published = entry.published or now
         updated = published
         outcome = "duplicate" if record_key else "new"
+    atom_id = store.atom_id_of(key) or atom_id_for(entry, config)
+    if not existing and store.atom_id_taken(atom_id, exclude_key=key):
+        # Another entry already has this id (entries sharing one link): readers
+        # would take them for one entry, so this one gets its own.
+        atom_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.source}#{entry.origin_id}").urn
     store.put_entry(
         entry,
-        atom_id=store.atom_id_of(key) or atom_id_for(entry, config),
-        headline_key=hkey,
+        atom_id=atom_id,
+        headline_key=norm.key,
         section=section,
         published=published,
         updated=updated,
@@ -207,6 +229,13 @@ def ingest_entry(
         duplicate_of=record_key,
         topics=topics,
     )
+    store.set_signatures(key, dedup.signatures(norm), norm.key)
+    seed_record_retitled = (
+        entry.kind == "seed" and existing and existing.duplicate_of is None
+        and existing.headline_key != norm.key
+    )  # fmt: skip
+    if seed_record_retitled:
+        _refile_copies(store, key, norm, config)  # its copies may no longer match it
     if existing and existing.duplicate_of is None and record_key:
         store.make_duplicate(key, record_key)  # its own copies follow it
     if takes_over:
@@ -214,6 +243,52 @@ def ingest_entry(
     if record_key and (not existing or existing.duplicate_of != record_key):
         store.set_updated(record_key, now)  # the record now lists one more source
     return outcome
+
+
+def _publishers(config: Config, *names: str) -> tuple[str, ...]:
+    """Names that, put before or after a headline, are a source's name, not news."""
+    return tuple(dict.fromkeys([config.title, *(s.name for s in config.sources), *names]))
+
+
+def find_story_of_record(
+    store: Store, norm: dedup.Normalized, exclude_key: str, config: Config
+) -> StoredEntry | None:
+    """The oldest live story of record that `norm` is the same story as, if any."""
+    for candidate in store.find_record(dedup.probe_signatures(norm), exclude_key=exclude_key):
+        other = dedup.normalize(candidate.headline, _publishers(config, candidate.source_name))
+        if dedup.decide(norm, other).same:
+            return candidate
+    return None
+
+
+def _refile_copies(store: Store, record_key: str, norm: dedup.Normalized, config: Config) -> None:
+    """After a record's headline changed, copies that no longer match it are filed again."""
+    for copy in store.copies_of(record_key):
+        copy_norm = dedup.normalize(copy.headline, _publishers(config, copy.source_name))
+        if dedup.decide(norm, copy_norm).same:
+            continue
+        other = find_story_of_record(store, copy_norm, copy.key, config)
+        store.set_duplicate_of(copy.key, other.key if other and other.key != record_key else None)
+
+
+def rekey_if_rules_changed(store: Store, config: Config) -> int:
+    """Recompute headline keys and signatures when the dedup rules or source names changed.
+
+    Only the index is rebuilt: no story changes its record, so nothing flips.
+    """
+    fingerprint = hashlib.sha256(
+        json.dumps([dedup.RULES_VERSION, _publishers(config)]).encode()
+    ).hexdigest()
+    if store.get_meta("dedup_rules") == fingerprint:
+        return 0
+    count = 0
+    with store.transaction():
+        for key, headline, source_name in list(store.iter_headlines()):
+            norm = dedup.normalize(headline, _publishers(config, source_name))
+            store.set_signatures(key, dedup.signatures(norm), norm.key)
+            count += 1
+        store.set_meta("dedup_rules", fingerprint)
+    return count
 
 
 def resort_if_rules_changed(store: Store, sorter: Sorter, config: Config) -> int:

@@ -5,6 +5,9 @@ Tables:
   has duplicate_of NULL; a later copy of the same story points at its record.
   Withdrawn seeds (file deleted) keep their row with withdrawn = 1.
 - story_topics: which topics each story is filed under.
+- story_signatures: the blocking index of headline dedup: each story under the
+  few signatures `dedup.signatures()` gives its headline, so a new headline
+  finds its candidate matches by index lookups, not by a scan of every story.
 - sources: per external source, HTTP validators and failure state.
 - seed_files: what was last seen of each seed file (size, mtime, hash, verdict).
 - meta: schema version and the fingerprint of the sorting rules.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +57,11 @@ class StoredEntry:
     withdrawn: bool
     published: datetime
     updated: datetime
+    headline: str = ""
+    source: str = ""
+    source_name: str = ""
+    origin_id: str = ""
+    last_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,10 @@ class Store:
             db["story_topics"].create(
                 {"story_key": str, "topic": str}, pk=("story_key", "topic"), if_not_exists=True
             )
+            db["story_signatures"].create(
+                {"signature": str, "story_key": str}, pk=("signature", "story_key"),
+                if_not_exists=True,
+            )  # fmt: skip
             db["sources"].create(
                 {
                     "url": str, "name": str, "current_url": str, "etag": str,
@@ -167,6 +179,9 @@ class Store:
                 ("stories", ["section"]),
                 ("stories", ["source"]),
                 ("story_topics", ["topic"]),
+                ("story_signatures", ["story_key"]),
+                ("stories", ["source", "link"]),
+                ("stories", ["atom_id"]),
             ):
                 db[table].create_index(columns, if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
@@ -189,25 +204,83 @@ class Store:
     # -- stories ------------------------------------------------------------
 
     def get_entry(self, key: str) -> StoredEntry | None:
-        rows = list(
-            self.db.query(
-                "select key, kind, headline_key, content_hash, duplicate_of, withdrawn, "
-                "published, updated from stories where key = ?",
-                [key],
-            )
-        )
+        rows = list(self.db.query(f"select {_ENTRY_COLUMNS} from stories where key = ?", [key]))
         return _stored_entry(rows[0]) if rows else None
 
-    def find_record(self, headline_key: str, *, exclude_key: str) -> StoredEntry | None:
-        """The live story of record with this headline key, if any (oldest first)."""
+    def find_record(self, signatures: Sequence[str], *, exclude_key: str) -> list[StoredEntry]:
+        """Live stories of record filed under any of `signatures`, oldest first.
+
+        These are the candidates a new headline is decided against; the
+        signature index keeps them few whatever the number of stories stored.
+        """
+        if not signatures:
+            return []
+        marks = ",".join("?" * len(signatures))
+        # CROSS JOIN keeps SQLite on the signature index: left to itself it
+        # prefers the duplicate_of index, which is a scan of every record.
         rows = self.db.query(
-            "select key, kind, headline_key, content_hash, duplicate_of, withdrawn, "
-            "published, updated from stories where headline_key = ? and key != ? "
-            "and duplicate_of is null and withdrawn = 0 order by first_seen, key limit 1",
-            [headline_key, exclude_key],
+            f"select distinct {_ENTRY_COLUMNS} from story_signatures cross join stories "
+            f"on key = story_key where signature in ({marks}) and key != ? "
+            "and duplicate_of is null and withdrawn = 0 order by first_seen, key",
+            [*signatures, exclude_key],
         )
-        row = next(iter(rows), None)
-        return _stored_entry(row) if row else None
+        return [_stored_entry(row) for row in rows]
+
+    def find_by_link(self, source: str, link: str, *, exclude_key: str) -> StoredEntry | None:
+        """The one entry a source published earlier under this link (its id may have changed).
+
+        None when the source used the link for several entries: then the link
+        names a page (a live blog, the home page), not one entry.
+        """
+        rows = list(
+            self.db.query(
+                f"select {_ENTRY_COLUMNS} from stories where source = ? and link = ? "
+                "and key != ? limit 2",
+                [source, link, exclude_key],
+            )
+        )
+        return _stored_entry(rows[0]) if len(rows) == 1 else None
+
+    def copies_of(self, record_key: str) -> list[StoredEntry]:
+        """The entries filed as copies of `record_key`, oldest first."""
+        rows = self.db.query(
+            f"select {_ENTRY_COLUMNS} from stories where duplicate_of = ? order by first_seen, key",
+            [record_key],
+        )
+        return [_stored_entry(row) for row in rows]
+
+    def set_signatures(self, key: str, signatures: Iterable[str], headline_key: str) -> None:
+        """File `key` under these dedup signatures (and no others)."""
+        self.db.execute("delete from story_signatures where story_key = ?", [key])
+        self.db.execute("update stories set headline_key = ? where key = ?", [headline_key, key])
+        self.db.conn.executemany(
+            "insert or ignore into story_signatures (signature, story_key) values (?, ?)",
+            [(sig, key) for sig in signatures],
+        )
+
+    def iter_headlines(self) -> Iterator[tuple[str, str, str]]:
+        """(key, headline, source_name) of every story, for re-keying after a rule change."""
+        for row in self.db.query("select key, headline, source_name from stories order by key"):
+            yield row["key"], row["headline"], row["source_name"] or ""
+
+    def load_headlines(
+        self, rows: Iterable[tuple[str, str, str, Sequence[str]]], when: datetime
+    ) -> None:
+        """Bulk-insert bare external stories (key, headline, key, signatures): for benchmarks."""
+        stamp = to_text(when)
+        with self.db.conn:
+            for key, headline, hkey, sigs in rows:
+                self.db.execute(
+                    "insert into stories (key, kind, source, source_name, origin_id, atom_id, "
+                    "headline, headline_key, content_hash, published, updated, first_seen, "
+                    "last_seen, withdrawn) values (?, 'feed', 'bench', 'Bench', ?, ?, ?, ?, '', "
+                    "?, ?, ?, ?, 0)",
+                    [key, key, key, headline, hkey, stamp, stamp, stamp, stamp],
+                )
+                self.db.conn.executemany(
+                    "insert or ignore into story_signatures (signature, story_key) values (?, ?)",
+                    [(sig, key) for sig in sigs],
+                )
 
     def put_entry(
         self,
@@ -246,6 +319,12 @@ class Store:
     def atom_id_of(self, key: str) -> str | None:
         rows = list(self.db.query("select atom_id from stories where key = ?", [key]))
         return rows[0]["atom_id"] if rows else None
+
+    def atom_id_taken(self, atom_id: str, *, exclude_key: str) -> bool:
+        rows = self.db.query(
+            "select 1 from stories where atom_id = ? and key != ? limit 1", [atom_id, exclude_key]
+        )
+        return next(iter(rows), None) is not None
 
     def touch(self, key: str, seen: datetime) -> None:
         self.db.execute("update stories set last_seen = ? where key = ?", [to_text(seen), key])
@@ -487,6 +566,12 @@ def _opt_time(text: str | None) -> datetime | None:
     return from_text(text) if text else None
 
 
+_ENTRY_COLUMNS = (
+    "key, kind, headline_key, content_hash, duplicate_of, withdrawn, published, updated, "
+    "headline, source, source_name, origin_id, last_seen"
+)
+
+
 def _stored_entry(row: dict[str, Any]) -> StoredEntry:
     return StoredEntry(
         key=row["key"],
@@ -497,6 +582,11 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
         withdrawn=bool(row["withdrawn"]),
         published=from_text(row["published"]),
         updated=from_text(row["updated"]),
+        headline=row["headline"] or "",
+        source=row["source"] or "",
+        source_name=row["source_name"] or "",
+        origin_id=row["origin_id"] or "",
+        last_seen=_opt_time(row["last_seen"]),
     )
 
 
