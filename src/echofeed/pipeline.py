@@ -27,6 +27,7 @@ from .fetch import Fetcher, FetchResult, Validators
 from .model import Entry
 from .parse import ParsedFeed, parse_feed
 from .publish import (
+    FeedSpec,
     PublishResult,
     plan_feeds,
     remove_stale,
@@ -36,7 +37,7 @@ from .publish import (
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
 from .store import SeedFileState, SourceState, Store
-from .topics import Sorter
+from .topics import SlugBook, Sorter
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def ingest_entry(
         return "unchanged"
     hkey = headline_key(entry.headline)
     section = sorter.section_of(entry.section, entry.categories)
-    topics = sorter.topics_of(entry.headline, entry.body_html, section)
+    topics = sorter.topics_of(entry.headline, entry.body_html, section, entry.categories)
     if existing and existing.headline_key == hkey:
         record_key = existing.duplicate_of  # same headline: it stays where it was filed
         takes_over: str | None = None
@@ -208,20 +209,31 @@ def ingest_entry(
 
 
 def resort_if_rules_changed(store: Store, sorter: Sorter, config: Config) -> int:
-    """Re-file stored stories when the section or topic rules changed; no refetch."""
+    """Re-file stored stories when the section or topic rules changed; no refetch.
+
+    First the sorter learns the display names stored sections already have,
+    so a new spelling of a known section (`world` for `World`) joins it. Then,
+    if the rules' fingerprint differs from the one stored, every stored story
+    (oldest first, withdrawn ones too) gets its section and topics again from
+    what is stored: its given section (for a source still configured, the
+    source's current `section:`), categories, headline and body.
+    """
+    sorter.learn_sections(store.sections())
     if store.get_meta("sorting_rules") == sorter.fingerprint:
         return 0
     changed = 0
     with store.transaction():
         for row in list(store.iter_sortable()):
             categories = tuple(json.loads(row["categories"] or "[]"))
-            section = sorter.section_of(row["section_given"] or "", categories)
+            given = row["section_given"] or ""
+            if row["kind"] == "feed":
+                given = sorter.source_sections.get(row["source"], given)
+            section = sorter.section_of(given, categories)
             if section != row["section"]:
                 store.set_section(row["key"], section)
                 changed += 1
-            store.set_topics(
-                row["key"], sorter.topics_of(row["headline"], row["body_html"], section)
-            )
+            topics = sorter.topics_of(row["headline"], row["body_html"], section, categories)
+            store.set_topics(row["key"], topics)
         store.set_meta("sorting_rules", sorter.fingerprint)
     return changed
 
@@ -507,8 +519,19 @@ def _store_source(
 # -- publish -----------------------------------------------------------------
 
 
+def plan_feeds_keeping_slugs(
+    config: Config, store: Store
+) -> tuple[list[FeedSpec], tuple[str, ...]]:
+    """plan_feeds, with every section and topic keeping the file name it was first given."""
+    book = SlugBook(store.feed_slugs())
+    specs, warnings = plan_feeds(config, store.sections(), book)
+    with store.transaction():
+        store.add_feed_slugs(book.added)
+    return specs, warnings
+
+
 def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishResult:
-    specs, warnings = plan_feeds(config, store.sections())
+    specs, warnings = plan_feeds_keeping_slugs(config, store)
     report.warnings.extend(warnings)
     written, unchanged = [], []
     for spec in specs:

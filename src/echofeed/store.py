@@ -5,6 +5,8 @@ Tables:
   has duplicate_of NULL; a later copy of the same story points at its record.
   Withdrawn seeds (file deleted) keep their row with withdrawn = 1.
 - story_topics: which topics each story is filed under.
+- feed_slugs: the file name given to each section and topic, kept for good so
+  a name that slugs alike later never renames an existing feed.
 - sources: per external source, HTTP validators and failure state.
 - seed_files: what was last seen of each seed file (size, mtime, hash, verdict).
 - meta: schema version and the fingerprint of the sorting rules.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,6 +147,11 @@ class Store:
             db["story_topics"].create(
                 {"story_key": str, "topic": str}, pk=("story_key", "topic"), if_not_exists=True
             )
+            db["feed_slugs"].create(
+                {"kind": str, "key": str, "name": str, "slug": str},
+                pk=("kind", "key"), if_not_exists=True,
+            )  # fmt: skip
+            db["feed_slugs"].create_index(["kind", "slug"], unique=True, if_not_exists=True)
             db["sources"].create(
                 {
                     "url": str, "name": str, "current_url": str, "etag": str,
@@ -283,9 +290,10 @@ class Store:
         return gone
 
     def iter_sortable(self) -> Iterator[dict[str, Any]]:
-        """Every story's sorting inputs, for a re-sort after the rules change."""
+        """Every story's sorting inputs, oldest first, for a re-sort after the rules change."""
         yield from self.db.query(
-            "select key, headline, body_html, categories, section, section_given from stories"
+            "select key, kind, source, headline, body_html, categories, section, section_given "
+            "from stories order by first_seen, key"
         )
 
     def set_section(self, key: str, section: str) -> None:
@@ -294,8 +302,29 @@ class Store:
     # -- publishing reads ---------------------------------------------------
 
     def sections(self) -> list[str]:
-        """Every section any story was ever filed in (feeds never vanish under readers)."""
-        return [row["section"] for row in self.db.query("select distinct section from stories")]
+        """Every section a stored story is filed in, the longest-used first."""
+        return [
+            row["section"]
+            for row in self.db.query(
+                "select section from stories group by section order by min(first_seen), section"
+            )
+        ]
+
+    def feed_slugs(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(kind, name key) -> (name, slug) of every section and topic ever published."""
+        return {
+            (row["kind"], row["key"]): (row["name"], row["slug"])
+            for row in self.db.query("select kind, key, name, slug from feed_slugs")
+        }
+
+    def add_feed_slugs(self, slugs: Mapping[tuple[str, str], tuple[str, str]]) -> None:
+        """Keep newly given slugs; one already given is never changed."""
+        rows = [
+            {"kind": kind, "key": key, "name": name, "slug": slug}
+            for (kind, key), (name, slug) in slugs.items()
+        ]
+        if rows:
+            self.db["feed_slugs"].insert_all(rows, pk=("kind", "key"), ignore=True)
 
     def feed_stories(
         self, *, section: str | None = None, topic: str | None = None, limit: int = 50
