@@ -527,6 +527,8 @@ def plan_feeds_keeping_slugs(
     specs, warnings = plan_feeds(config, store.sections(), book)
     with store.transaction():
         store.add_feed_slugs(book.added)
+    for warning in warnings:
+        log.warning("%s", warning)  # said once: the pass that gives the name its file
     return specs, warnings
 
 

@@ -104,10 +104,11 @@ class SlugBook:
     # given in this pass: the caller stores them
 
     def slugs_for(self, kind: str, names: Iterable[str]) -> tuple[dict[str, str], tuple[str, ...]]:
-        """name -> slug for each name, and a warning for each name that slugs like another."""
+        """name -> slug for each name; a warning when a new name must take a suffixed slug."""
         names = list(dict.fromkeys(names))
         given = {**self.known, **self.added}
         holders = {slug: name for (k, _), (name, slug) in given.items() if k == kind}
+        warnings: list[str] = []
         # New names take slugs in a fixed order, so one pass decides like any other.
         for name in sorted(names, key=lambda n: (name_key(n), n)):
             key = name_key(name)
@@ -117,20 +118,14 @@ class SlugBook:
             slug, n = base, 2
             while slug in holders:
                 slug, n = f"{base}-{n}", n + 1
+            if slug != base:
+                warnings.append(
+                    f"{kind} {name!r} makes the same file name as {kind} {holders[base]!r} "
+                    f"({base}.atom); {name!r} is published as {kind}/{slug}.atom"
+                )
             holders[slug] = name
             given[(kind, key)] = self.added[(kind, key)] = (name, slug)
-        slugs: dict[str, str] = {}
-        warnings: list[str] = []
-        for name in names:
-            slug = slugs[name] = given[(kind, name_key(name))][1]
-            base = slugify(name)
-            other = holders.get(base)
-            if slug != base and other is not None and name_key(other) != name_key(name):
-                warnings.append(
-                    f"{kind} {name!r} and {kind} {other!r} both make the file name "
-                    f"{base}.atom; {name!r} is published as {slug}.atom"
-                )
-        return slugs, tuple(warnings)
+        return {name: given[(kind, name_key(name))][1] for name in names}, tuple(warnings)
 
 
 @dataclass(frozen=True, slots=True)
