@@ -364,6 +364,15 @@ def test_source_section_change_resorts_without_reparsing(newsroom, tmp_path, htt
     ]  # fmt: skip
     assert "section/wire.atom" in report.published.removed  # only the config made it
 
+    # The source leaves the config; a topic change re-sorts again: its stories stay put.
+    topics = {"Ferries": {"keywords": ["ferries"]}}
+    report = refresh(load_config(newsroom(sources=[], sections=aliases, topics=topics)))
+    assert report.resorted == 0
+    assert published(out) == {
+        "all.atom", "section/us.atom", "section/news.atom", "topic/ferries.atom",
+    }  # fmt: skip
+    assert titles(out / "topic" / "ferries.atom") == ["Harbor Fog Delays Ferries"]
+
 
 def test_section_that_only_existed_through_an_alias_goes_when_the_alias_does(newsroom, tmp_path):
     write_seed(tmp_path / "seeds", seed_name(1), "Border Talks Open", section="US")

@@ -225,13 +225,15 @@ def resort_if_rules_changed(store: Store, sorter: Sorter, config: Config) -> int
     with store.transaction():
         for row in list(store.iter_sortable()):
             categories = tuple(json.loads(row["categories"] or "[]"))
-            given = row["section_given"] or ""
-            if row["kind"] == "feed":
-                given = sorter.source_sections.get(row["source"], given)
+            stored_given = row["section_given"] or ""
+            given = stored_given
+            if row["kind"] == "feed" and row["source"] in sorter.configured_sources:
+                given = sorter.source_sections.get(row["source"], "")
             section = sorter.section_of(given, categories)
-            if section != row["section"]:
-                store.set_section(row["key"], section)
-                changed += 1
+            if section != row["section"] or given != stored_given:
+                # A source's section is kept as it is now, for when it leaves the config.
+                store.set_section(row["key"], section, given)
+                changed += section != row["section"]
             topics = sorter.topics_of(row["headline"], row["body_html"], section, categories)
             store.set_topics(row["key"], topics)
         store.set_meta("sorting_rules", sorter.fingerprint)

@@ -296,8 +296,12 @@ class Store:
             "from stories order by first_seen, key"
         )
 
-    def set_section(self, key: str, section: str) -> None:
+    def set_section(self, key: str, section: str, section_given: str | None = None) -> None:
         self.db.execute("update stories set section = ? where key = ?", [section, key])
+        if section_given is not None:
+            self.db.execute(
+                "update stories set section_given = ? where key = ?", [section_given, key]
+            )
 
     # -- publishing reads ---------------------------------------------------
 

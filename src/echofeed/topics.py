@@ -144,7 +144,8 @@ class Sorter:
     aliases: Mapping[str, str]  # name_key of a configured name or alias -> display name
     default_section: str
     topics: tuple[TopicRule, ...]
-    source_sections: Mapping[str, str]  # source URL -> its configured `section:` ("" = none)
+    source_sections: Mapping[str, str]  # source URL -> its `section:`, for sources with one
+    configured_sources: frozenset[str]  # URLs of every source in the config
     fingerprint: str
     # name_key -> display of each section not in `sections:`, as first seen
     seen_sections: dict[str, str] = field(default_factory=dict)
@@ -172,7 +173,7 @@ class Sorter:
         )
         default = clean_name(config.default_section)
         default = aliases.get(name_key(default), default)
-        source_sections = {s.url: s.section or "" for s in config.sources}
+        source_sections = {s.url: s.section for s in config.sources if s.section}
         described = {
             "version": RULES_VERSION,
             "sections": {k: list(v) for k, v in config.sections.items()},
@@ -183,7 +184,8 @@ class Sorter:
             "sources": source_sections,
         }
         fingerprint = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
-        sorter = cls(aliases, default, rules, source_sections, fingerprint)
+        sources = frozenset(s.url for s in config.sources)
+        sorter = cls(aliases, default, rules, source_sections, sources, fingerprint)
         sorter.learn_sections([default])
         return sorter
 
