@@ -216,7 +216,8 @@ def resort_if_rules_changed(store: Store, sorter: Sorter, config: Config) -> int
     if the rules' fingerprint differs from the one stored, every stored story
     (oldest first, withdrawn ones too) gets its section and topics again from
     what is stored: its given section (for a source still configured, the
-    source's current `section:`), categories, headline and body.
+    source's current `section:`), categories, headline and body. Returns how
+    many stories changed section or topics.
     """
     sorter.learn_sections(store.sections())
     if store.get_meta("sorting_rules") == sorter.fingerprint:
@@ -230,12 +231,15 @@ def resort_if_rules_changed(store: Store, sorter: Sorter, config: Config) -> int
             if row["kind"] == "feed" and row["source"] in sorter.configured_sources:
                 given = sorter.source_sections.get(row["source"], "")
             section = sorter.section_of(given, categories)
-            if section != row["section"] or given != stored_given:
+            topics = sorter.topics_of(row["headline"], row["body_html"], section, categories)
+            moved = section != row["section"]
+            if moved or given != stored_given:
                 # A source's section is kept as it is now, for when it leaves the config.
                 store.set_section(row["key"], section, given)
-                changed += section != row["section"]
-            topics = sorter.topics_of(row["headline"], row["body_html"], section, categories)
-            store.set_topics(row["key"], topics)
+            retopiced = set(topics) != set(json.loads(row["topics"] or "[]"))
+            if retopiced:
+                store.set_topics(row["key"], topics)
+            changed += moved or retopiced
         store.set_meta("sorting_rules", sorter.fingerprint)
     return changed
 

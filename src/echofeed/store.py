@@ -273,9 +273,12 @@ class Store:
 
     def set_topics(self, key: str, topics: Iterable[str]) -> None:
         self.db.execute("delete from story_topics where story_key = ?", [key])
-        rows = [{"story_key": key, "topic": t} for t in dict.fromkeys(topics)]
-        if rows:
-            self.db["story_topics"].insert_all(rows, pk=("story_key", "topic"))
+        # Plain executemany: sqlite-utils' insert_all introspects the table and
+        # opens a savepoint on every call, which dominated a re-sort's time.
+        self.db.conn.executemany(
+            "insert into story_topics (story_key, topic) values (?, ?)",
+            [(key, topic) for topic in dict.fromkeys(topics)],
+        )
 
     def withdraw_seeds_except(self, present_ids: set[str], when: datetime) -> list[str]:
         """Withdraw every seed story whose file is gone; return their keys."""
@@ -292,8 +295,9 @@ class Store:
     def iter_sortable(self) -> Iterator[dict[str, Any]]:
         """Every story's sorting inputs, oldest first, for a re-sort after the rules change."""
         yield from self.db.query(
-            "select key, kind, source, headline, body_html, categories, section, section_given "
-            "from stories order by first_seen, key"
+            "select key, kind, source, headline, body_html, categories, section, section_given, "
+            "(select json_group_array(t.topic) from story_topics t where t.story_key = s.key) "
+            "as topics from stories s order by first_seen, key"
         )
 
     def set_section(self, key: str, section: str, section_given: str | None = None) -> None:

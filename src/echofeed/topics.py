@@ -60,11 +60,27 @@ _LATIN_LETTERS = str.maketrans(
 )
 
 
+class _WithoutCombining(dict[int, int | None]):
+    """str.translate table dropping combining marks, filled as characters are met."""
+
+    def __missing__(self, codepoint: int) -> int | None:
+        kept = None if unicodedata.combining(chr(codepoint)) else codepoint
+        self[codepoint] = kept
+        return kept
+
+
+_WITHOUT_COMBINING = _WithoutCombining()
+_NON_WORD = re.compile(r"[^\w]+")
+
+
 def fold(text: str) -> str:
     """Lowercase, accents removed, punctuation to spaces: the form words are matched in."""
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+    if text.isascii():  # needs neither normalization nor accent stripping
+        text = text.lower()
+    else:
+        text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+        text = text.translate(_WITHOUT_COMBINING)
+    return " ".join(_NON_WORD.sub(" ", text).split())
 
 
 def clean_name(text: str) -> str:
