@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from echofeed.config import load_config, parse_config
 from echofeed.errors import ConfigError, PublishError
 from echofeed.pipeline import refresh
 from echofeed.publish import safe_output_path
-from echofeed.topics import MAX_SLUG, SlugBook, Sorter, slugify
+from echofeed.topics import MAX_SLUG, SlugBook, Sorter, name_key, slugify
 
 from .conftest import DATA, write_seed
 from .feedcheck import entries, validate_atom, validate_output
@@ -133,6 +135,18 @@ def test_hostile_names_give_distinct_safe_slugs(tmp_path):
     for relpath in ("../x.atom", "/etc/x.atom", "section/a\0b.atom", "section/../../x.atom"):
         with pytest.raises(PublishError, match="outside the output folder"):
             safe_output_path(tmp_path / "feeds", relpath)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=80), min_size=1, max_size=8))
+def test_any_names_get_safe_slugs_distinct_per_name(names):
+    slugs, _ = SlugBook().slugs_for("topic", names)
+    by_key = {name_key(name): slugs[name] for name in names}
+    assert len(set(by_key.values())) == len(by_key)  # names that are not one get two files
+    root = Path("/nonexistent/feeds")
+    for slug in slugs.values():
+        assert SAFE_SLUG.match(slug) and slug not in {"con", "prn", "aux", "nul"}
+        assert safe_output_path(root, f"topic/{slug}.atom").parent == root / "topic"
 
 
 def test_a_later_colliding_name_never_takes_an_existing_file():
