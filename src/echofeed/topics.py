@@ -61,11 +61,13 @@ _LATIN_LETTERS = str.maketrans(
 
 
 class _WithoutCombining(dict[int, int | None]):
-    """str.translate table dropping combining marks, filled as characters are met."""
+    """str.translate table dropping combining marks, filled as characters are met
+    (only for the Basic Multilingual Plane, so hostile text cannot grow it past 64K)."""
 
     def __missing__(self, codepoint: int) -> int | None:
         kept = None if unicodedata.combining(chr(codepoint)) else codepoint
-        self[codepoint] = kept
+        if codepoint <= 0xFFFF:
+            self[codepoint] = kept
         return kept
 
 
