@@ -5,7 +5,7 @@ Sections. A story's section is, in order: the seed's line 2 or the source's
 alias table knows; else `default_section`. Every name is looked up in the
 alias table, so `US`, `U.S.` and `United States` land in one section. Names
 that differ only in case, accents, punctuation or spacing (`World`, `world`,
-`Wörld.`) are one section: its display name is the name in `sections:` when
+`Wörld.`, `U_S` and `U S`) are one section: its display name is the name in `sections:` when
 it is there, else the first spelling ever seen.
 
 Topics. A story is filed under a topic when
@@ -72,16 +72,17 @@ class _WithoutCombining(dict[int, int | None]):
 
 
 _WITHOUT_COMBINING = _WithoutCombining()
-_NON_WORD = re.compile(r"[^\w]+")
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def fold(text: str) -> str:
-    """Lowercase, accents removed, punctuation to spaces: the form words are matched in."""
+    """Lowercase, accents removed (`Łódź` -> `lodz`), punctuation and `_` to spaces:
+    the form words are matched in, and the identity of a section or topic name."""
     if text.isascii():  # needs neither normalization nor accent stripping
         text = text.lower()
     else:
         text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
-        text = text.translate(_WITHOUT_COMBINING)
+        text = text.translate(_WITHOUT_COMBINING).translate(_LATIN_LETTERS)
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 
@@ -100,8 +101,7 @@ def name_key(name: str) -> str:
 
 def slugify(name: str) -> str:
     """ASCII, lowercase, hyphens: safe as one file name on every system, never empty."""
-    words = fold(name).translate(_LATIN_LETTERS).replace("_", " ").split()
-    text = "-".join(words)
+    text = "-".join(fold(name).split())
     slug = text if text.isascii() else "xn--" + text.encode("punycode").decode("ascii")
     slug = slug[:MAX_SLUG].strip("-")
     if not slug or slug in _RESERVED:
