@@ -28,6 +28,7 @@ from .model import Entry, Story
 from .pages import render_article, render_index
 from .parse import ParsedFeed, parse_feed
 from .publish import (
+    FeedSpec,
     PublishResult,
     archive_fingerprint,
     archive_is_current,
@@ -44,7 +45,7 @@ from .publish import (
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
 from .store import SeedFileState, SourceState, Store, StoredEntry
-from .topics import Sorter
+from .topics import SlugBook, Sorter
 from .websub import ping_hub
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ def ingest_entry(
     publishers = _publishers(config, entry.source_name)
     norm = dedup.normalize(entry.headline, publishers)
     section = sorter.section_of(entry.section, entry.categories)
-    topics = sorter.topics_of(entry.headline, entry.body_html, section)
+    topics = sorter.topics_of(entry.headline, entry.body_html, section, entry.categories)
     record_key: str | None = None
     takes_over: str | None = None
     if existing and (existing.headline_key == norm.key or entry.kind == "feed"):
@@ -292,20 +293,37 @@ def rekey_if_rules_changed(store: Store, config: Config) -> int:
 
 
 def resort_if_rules_changed(store: Store, sorter: Sorter, config: Config) -> int:
-    """Re-file stored stories when the section or topic rules changed; no refetch."""
+    """Re-file stored stories when the section or topic rules changed; no refetch.
+
+    First the sorter learns the display names stored sections already have,
+    so a new spelling of a known section (`world` for `World`) joins it. Then,
+    if the rules' fingerprint differs from the one stored, every stored story
+    (oldest first, withdrawn ones too) gets its section and topics again from
+    what is stored: its given section (for a source still configured, the
+    source's current `section:`), categories, headline and body. Returns how
+    many stories changed section or topics.
+    """
+    sorter.learn_sections(store.sections())
     if store.get_meta("sorting_rules") == sorter.fingerprint:
         return 0
     changed = 0
     with store.transaction():
         for row in list(store.iter_sortable()):
             categories = tuple(json.loads(row["categories"] or "[]"))
-            section = sorter.section_of(row["section_given"] or "", categories)
-            if section != row["section"]:
-                store.set_section(row["key"], section)
-                changed += 1
-            store.set_topics(
-                row["key"], sorter.topics_of(row["headline"], row["body_html"], section)
-            )
+            stored_given = row["section_given"] or ""
+            given = stored_given
+            if row["kind"] == "feed" and row["source"] in sorter.configured_sources:
+                given = sorter.source_sections.get(row["source"], "")
+            section = sorter.section_of(given, categories)
+            topics = sorter.topics_of(row["headline"], row["body_html"], section, categories)
+            moved = section != row["section"]
+            if moved or given != stored_given:
+                # A source's section is kept as it is now, for when it leaves the config.
+                store.set_section(row["key"], section, given)
+            retopiced = set(topics) != set(json.loads(row["topics"] or "[]"))
+            if retopiced:
+                store.set_topics(row["key"], topics)
+            changed += moved or retopiced
         store.set_meta("sorting_rules", sorter.fingerprint)
     return changed
 
@@ -591,10 +609,23 @@ def _store_source(
 # -- publish -----------------------------------------------------------------
 
 
+def plan_feeds_keeping_slugs(
+    config: Config, store: Store
+) -> tuple[list[FeedSpec], tuple[str, ...]]:
+    """plan_feeds, with every section and topic keeping the file name it was first given."""
+    book = SlugBook(store.feed_slugs())
+    specs, warnings = plan_feeds(config, store.sections(), book)
+    with store.transaction():
+        store.add_feed_slugs(book.added)
+    for warning in warnings:
+        log.warning("%s", warning)  # said once: the pass that gives the name its file
+    return specs, warnings
+
+
 def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishResult:
     """Every feed (Atom head, JSON twin, RFC 5005 archive pages), the seed article
     pages, index.html and index.opml; then the WebSub ping for changed feeds."""
-    specs, warnings = plan_feeds(config, store.sections())
+    specs, warnings = plan_feeds_keeping_slugs(config, store)
     report.warnings.extend(warnings)
     written, unchanged, also_written, also_unchanged = [], [], [], []
     changed_feeds: list[str] = []

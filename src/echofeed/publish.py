@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
-from xml.sax.saxutils import quoteattr
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -43,7 +42,7 @@ from .config import Config
 from .errors import PublishError
 from .model import SourceLink, Story
 from .sanitize import first_paragraph, html_to_text, sanitize_html
-from .topics import assign_slugs
+from .topics import SlugBook, Sorter, published_sections
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR_URI = "https://pypi.org/project/echofeed/"
@@ -89,12 +88,23 @@ class PublishResult:
         return len(self.written) + len(self.unchanged)
 
 
-def plan_feeds(config: Config, sections: Iterable[str]) -> tuple[list[FeedSpec], tuple[str, ...]]:
-    """Every feed we publish: all, one per section, one per configured topic."""
-    section_names = sorted(set(sections) | set(config.sections), key=str.casefold)
-    section_slugs, section_warnings = assign_slugs(section_names)
+def plan_feeds(
+    config: Config, sections: Iterable[str], slug_book: SlugBook | None = None
+) -> tuple[list[FeedSpec], tuple[str, ...]]:
+    """Every feed we publish: all, one per section, one per configured topic.
+
+    `sections` are the stored stories' sections; `slug_book` holds the file
+    names given in earlier passes (new ones are added to it for the caller
+    to keep). Without it, slugs are decided afresh from the names alone.
+    """
+    book = slug_book if slug_book is not None else SlugBook()
+    sorter = Sorter.from_config(config)
+    stored = list(sections)
+    sorter.learn_sections(stored)
+    section_names = published_sections(config, sorter, stored)
+    section_slugs, section_warnings = book.slugs_for("section", section_names)
     topic_names = [topic.name for topic in config.topics]
-    topic_slugs, topic_warnings = assign_slugs(topic_names)
+    topic_slugs, topic_warnings = book.slugs_for("topic", topic_names)
     specs = [FeedSpec("all", "", "all.atom", config.title)]
     specs += [
         FeedSpec("section", name, f"section/{section_slugs[name]}.atom", f"{config.title}: {name}")
@@ -378,43 +388,30 @@ def _carried_by_html(story: Story) -> str:
 
 
 def render_opml(config: Config, specs: Sequence[FeedSpec]) -> bytes:
-    """OPML 2.0: the feeds grouped as All, Sections and Topics."""
-    lines = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        '<opml version="2.0">',
-        "  <head>",
-        f"    <title>{_xml_text(config.title)} feeds</title>",
-        f"    <ownerName>{_xml_text(config.feed_author)}</ownerName>",
-        "  </head>",
-        "  <body>",
-    ]
-
-    def outline(spec: FeedSpec, indent: str) -> str:
-        text = quoteattr(spec.name or spec.title)
-        return (
-            f'{indent}<outline type="rss" version="ATOM1" text={text} '
-            f"title={quoteattr(spec.title)} xmlUrl={quoteattr(feed_url(config, spec.relpath))} "
-            f"htmlUrl={quoteattr(config.base_url)}/>"
-        )
-
-    for group, label in (("all", "All"), ("section", "Sections"), ("topic", "Topics")):
-        members = [s for s in specs if s.kind == group]
-        if group == "all":
-            lines += [outline(s, "    ") for s in members]
-            continue
-        lines.append(f"    <outline text={quoteattr(label)} title={quoteattr(label)}>")
-        lines += [outline(s, "      ") for s in members]
-        lines.append("    </outline>")
+    """OPML 2.0: the feeds as three outlines, All, Sections and Topics (each always there)."""
+    opml = etree.Element("opml", version="2.0")
+    head = etree.SubElement(opml, "head")
+    etree.SubElement(head, "title").text = f"{config.title} feeds"
+    etree.SubElement(head, "ownerName").text = config.feed_author
+    body = etree.SubElement(opml, "body")
+    for kind, label in (("all", "All"), ("section", "Sections"), ("topic", "Topics")):
+        group = etree.SubElement(body, "outline", text=label, title=label)
+        for spec in specs:
+            if spec.kind == kind:
+                etree.SubElement(
+                    group, "outline", type="rss", version="ATOM1", text=spec.name or spec.title,
+                    title=spec.title, xmlUrl=feed_url(config, spec.relpath),
+                    htmlUrl=config.base_url,
+                )  # fmt: skip
     # The JSON Feed twins are listed as links, not as rss outlines: a reader
     # importing this list would otherwise subscribe to every story twice.
-    lines.append('    <outline text="JSON Feed" title="JSON Feed">')
+    twins = etree.SubElement(body, "outline", text="JSON Feed", title="JSON Feed")
     for spec in specs:
-        text = quoteattr(f"{spec.name or spec.title} (JSON Feed)")
-        url = quoteattr(feed_url(config, spec.json_relpath))
-        lines.append(f'      <outline type="link" text={text} url={url}/>')
-    lines.append("    </outline>")
-    lines += ["  </body>", "</opml>", ""]
-    return "\n".join(lines).encode("utf-8")
+        etree.SubElement(
+            twins, "outline", type="link", text=f"{spec.name or spec.title} (JSON Feed)",
+            url=feed_url(config, spec.json_relpath),
+        )  # fmt: skip
+    return etree.tostring(opml, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 def _xml_text(text: str) -> str:
@@ -456,8 +453,11 @@ def write_if_changed(output_dir: Path, relpath: str, content: bytes) -> bool:
 def safe_output_path(output_dir: Path, relpath: str) -> Path:
     """output_dir/relpath, refusing anything that would land outside output_dir."""
     root = output_dir.resolve()
+    # Checked before resolve(), which raises a bare ValueError on a NUL.
+    if "\0" in relpath:
+        raise PublishError(root, f"refusing to write outside the output folder: {relpath!r}")
     target = (root / relpath).resolve()
-    if "\0" in relpath or not target.is_relative_to(root) or target == root:
+    if not target.is_relative_to(root) or target == root:
         raise PublishError(root / relpath, "refusing to write outside the output folder")
     return target
 

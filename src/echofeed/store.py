@@ -8,6 +8,8 @@ Tables:
 - story_signatures: the blocking index of headline dedup: each story under the
   few signatures `dedup.signatures()` gives its headline, so a new headline
   finds its candidate matches by index lookups, not by a scan of every story.
+- feed_slugs: the file name given to each section and topic, kept for good so
+  a name that slugs alike later never renames an existing feed.
 - sources: per external source, HTTP validators and failure state.
 - seed_files: what was last seen of each seed file (size, mtime, hash, verdict).
 - meta: schema version and the fingerprint of the sorting rules.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,6 +159,11 @@ class Store:
                 {"signature": str, "story_key": str}, pk=("signature", "story_key"),
                 if_not_exists=True,
             )  # fmt: skip
+            db["feed_slugs"].create(
+                {"kind": str, "key": str, "name": str, "slug": str},
+                pk=("kind", "key"), if_not_exists=True,
+            )  # fmt: skip
+            db["feed_slugs"].create_index(["kind", "slug"], unique=True, if_not_exists=True)
             db["sources"].create(
                 {
                     "url": str, "name": str, "current_url": str, "etag": str,
@@ -345,9 +352,12 @@ class Store:
 
     def set_topics(self, key: str, topics: Iterable[str]) -> None:
         self.db.execute("delete from story_topics where story_key = ?", [key])
-        rows = [{"story_key": key, "topic": t} for t in dict.fromkeys(topics)]
-        if rows:
-            self.db["story_topics"].insert_all(rows, pk=("story_key", "topic"))
+        # Plain executemany: sqlite-utils' insert_all introspects the table and
+        # opens a savepoint on every call, which dominated a re-sort's time.
+        self.db.conn.executemany(
+            "insert into story_topics (story_key, topic) values (?, ?)",
+            [(key, topic) for topic in dict.fromkeys(topics)],
+        )
 
     def withdraw_seeds_except(self, present_ids: set[str], when: datetime) -> list[str]:
         """Withdraw every seed story whose file is gone; return their keys."""
@@ -362,19 +372,46 @@ class Store:
         return gone
 
     def iter_sortable(self) -> Iterator[dict[str, Any]]:
-        """Every story's sorting inputs, for a re-sort after the rules change."""
+        """Every story's sorting inputs, oldest first, for a re-sort after the rules change."""
         yield from self.db.query(
-            "select key, headline, body_html, categories, section, section_given from stories"
+            "select key, kind, source, headline, body_html, categories, section, section_given, "
+            "(select json_group_array(t.topic) from story_topics t where t.story_key = s.key) "
+            "as topics from stories s order by first_seen, key"
         )
 
-    def set_section(self, key: str, section: str) -> None:
+    def set_section(self, key: str, section: str, section_given: str | None = None) -> None:
         self.db.execute("update stories set section = ? where key = ?", [section, key])
+        if section_given is not None:
+            self.db.execute(
+                "update stories set section_given = ? where key = ?", [section_given, key]
+            )
 
     # -- publishing reads ---------------------------------------------------
 
     def sections(self) -> list[str]:
-        """Every section any story was ever filed in (feeds never vanish under readers)."""
-        return [row["section"] for row in self.db.query("select distinct section from stories")]
+        """Every section a stored story is filed in, the longest-used first."""
+        return [
+            row["section"]
+            for row in self.db.query(
+                "select section from stories group by section order by min(first_seen), section"
+            )
+        ]
+
+    def feed_slugs(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(kind, name key) -> (name, slug) of every section and topic ever published."""
+        return {
+            (row["kind"], row["key"]): (row["name"], row["slug"])
+            for row in self.db.query("select kind, key, name, slug from feed_slugs")
+        }
+
+    def add_feed_slugs(self, slugs: Mapping[tuple[str, str], tuple[str, str]]) -> None:
+        """Keep newly given slugs; one already given is never changed."""
+        rows = [
+            {"kind": kind, "key": key, "name": name, "slug": slug}
+            for (kind, key), (name, slug) in slugs.items()
+        ]
+        if rows:
+            self.db["feed_slugs"].insert_all(rows, pk=("kind", "key"), ignore=True)
 
     def feed_stories(
         self, *, section: str | None = None, topic: str | None = None, limit: int = 50
@@ -400,9 +437,7 @@ class Store:
         )
         return self._stories(rows)
 
-    def feed_timeline(
-        self, *, section: str | None = None, topic: str | None = None
-    ) -> list[str]:
+    def feed_timeline(self, *, section: str | None = None, topic: str | None = None) -> list[str]:
         """Keys of the live stories of record, in the order they were first seen.
 
         This is the archive order: a new story is always added at the end (ties
