@@ -198,6 +198,17 @@ def test_any_short_line_followed_by_the_repeated_headline_is_the_byline():
     assert parse(seed(byline="staff and agencies").encode()).entry.byline == "staff and agencies"
 
 
+def test_the_byline_slot_before_the_repeated_headline_is_trusted_even_with_a_period():
+    assert parse(seed(byline="By Ana Reporter.").encode()).entry.byline == "Ana Reporter."
+
+
+def test_a_standfirst_in_the_byline_slot_is_the_first_paragraph_and_the_repeat_still_goes():
+    standfirst = "Three hundred passengers waited " + "for hours on the listing deck " * 6
+    parsed = parse(seed(byline=standfirst).encode())
+    assert parsed.entry.byline == ""
+    assert paragraphs(parsed) == [standfirst.strip(), *paragraphs(PLAIN)]
+
+
 @pytest.mark.parametrize(
     "first",
     [
@@ -478,8 +489,9 @@ def test_status_lists_rejected_seeds_with_file_line_and_reason(newsroom, tmp_pat
     result = CliRunner().invoke(cli, ["-c", str(config_path), "status"])
     assert result.exit_code == 0, result.output
     assert "rejected seed files (5):" in result.output
-    assert f"{folder / '011_0000000000000b02.txt'}:4: no body: the file ends after the headline" in (
-        result.output
+    assert (
+        f"{folder / '011_0000000000000b02.txt'}:4: no body: the file ends after the headline"
+        in (result.output)
     )
     assert f"{folder / '012_0000000000000b03.txt'}:3: binary content (NUL bytes)" in result.output
     assert f"{folder / '010_0000000000000b01.txt'}:-: the file is empty" in result.output
@@ -621,7 +633,9 @@ def test_a_deleted_seed_leaves_every_feed_and_stays_in_the_database(newsroom, tm
     write(folder, "002_00000000000000bb.txt", seed("Storm Nears Caracas", section="US").encode())
     config = load_config(newsroom(topics={"Venezuela": {"keywords": ["Caracas"]}}))
     refresh(config)
-    feeds = [tmp_path / "feeds" / f for f in ("all.atom", "section/us.atom", "topic/venezuela.atom")]
+    feeds = [
+        tmp_path / "feeds" / f for f in ("all.atom", "section/us.atom", "topic/venezuela.atom")
+    ]
     both = {atom_id("00000000000000aa"), atom_id("00000000000000bb")}
     assert all(feed_ids(feed) == both for feed in feeds)
     gone.unlink()
@@ -672,9 +686,10 @@ def test_a_published_seed_edited_into_a_broken_state_keeps_its_last_good_version
     report = refresh(config)
     assert report.seed_errors == [] and report.counts["updated"] == 1
     assert "The fixed text." in str(entries(tmp_path / "feeds" / "all.atom")[0]["content"])
-    assert "rejected seed files (0):" in CliRunner().invoke(
-        cli, ["-c", str(config_path), "status"]
-    ).output
+    assert (
+        "rejected seed files (0):"
+        in CliRunner().invoke(cli, ["-c", str(config_path), "status"]).output
+    )
 
 
 def test_two_files_with_the_same_id_publish_one_and_reject_the_other(newsroom, tmp_path):

@@ -313,16 +313,18 @@ def ingest_seeds(
         store.forget_seed_files_except({f.path.name for f in (*files, *deferred)})
 
 
-# Names already reported as "not a seed", per folder: the daemon lists each once.
+# Names already reported as "not a seed", per folder: the daemon lists each
+# once while it stays there, not on every pass.
 _skipped_logged: dict[Path, set[str]] = {}
 
 
 def _log_skipped_once(seeds_dir: Path, skipped: Sequence[str]) -> None:
-    logged = _skipped_logged.setdefault(seeds_dir.resolve(), set())
+    folder = seeds_dir.resolve()
+    logged = _skipped_logged.get(folder, set())
     new = [name for name in skipped if name not in logged]
     if new:
         log.debug("%s: not seed files, skipped: %s", seeds_dir, ", ".join(new))
-        logged.update(new)
+    _skipped_logged[folder] = set(skipped)  # forget names gone: no unbounded growth
 
 
 def _count_unchanged_seed(config: Config, state: SeedFileState, report: RefreshReport) -> None:

@@ -27,17 +27,20 @@ Lenient where the meaning is unambiguous:
 - The repeated headline is recognized when it matches the headline after
   folding case, accents and punctuation, or is at least 80% similar.
 
-The byline rule. The line after the headline is a byline when it stands
-alone (a blank line or the repeated headline follows it), is not the headline
-again, does not end like a sentence (. ! ? : ; maybe followed by a closing
-quote or bracket), more text follows it, and one of:
-- the repeated headline follows it (the full layout: nothing else fits there);
-- it starts with "By " (at most 16 words, 160 characters);
-- it reads like names: at most 8 words, 80 characters, every word capitalized
-  except joining words (and, de, van, bin, al-...).
-Anything else is the first paragraph. When in doubt the line stays in the
-body: a byline read as a paragraph loses nothing, a paragraph read as a
-byline would vanish from the body.
+The byline rule. The line after the headline is the byline when it is not
+the headline again and either
+- the repeated headline follows it (the full layout: nothing else fits in
+  that slot), and it is at most 160 characters; or
+- it stands alone (a blank line follows it), does not end like a sentence
+  (. ! ? : ; maybe followed by a closing quote or bracket), and it starts
+  with "By " (at most 16 words, 160 characters) or reads like names (at most
+  8 words, 80 characters, every word capitalized except joining words such
+  as and, de, van, bin, al-, of, to, the).
+A leading "By " is dropped. Anything else is the first paragraph. When in
+doubt the line stays in the body: a byline read as a paragraph loses
+nothing, a paragraph read as a byline would vanish from the body. The rule
+cannot tell a title-case standfirst of a few words ("Harbor Officials Blame
+Fog") from names: such a line becomes the byline.
 
 Rejected with a SeedError naming the file and, where it applies, the line:
 an empty file, binary content (NUL bytes, or more than 1 control character
@@ -76,7 +79,7 @@ _SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
 _BY = re.compile(r"^by\s+(?=\S)", re.IGNORECASE)
 _NAME_JOINERS = frozenset(
     "and & de da das del della der di do dos du la le van von ten ter bin ibn al el "
-    "y e of in at for with".split()
+    "y e of in at for with to the from".split()
 )
 # Characters that are not text: C0 and C1 controls except the whitespace-like
 # ones (tab, line ends, VT, FF, FS-US, NEL), and the two non-characters XML 1.0
@@ -239,10 +242,13 @@ def _reads_like_names(line: str) -> bool:
 
 
 def _is_byline(line: str, headline: str, *, repeat_follows: bool) -> bool:
-    if _SENTENCE_END.search(line) or same_headline(line, headline):
+    if same_headline(line, headline):
         return False
     if repeat_follows:
+        # headline, this line, headline again: the byline's slot, nothing else fits.
         return len(line) <= MAX_BY_BYLINE_CHARS
+    if _SENTENCE_END.search(line):
+        return False
     if _BY.match(line):
         return len(line) <= MAX_BY_BYLINE_CHARS and len(line.split()) <= MAX_BY_BYLINE_WORDS + 1
     return _reads_like_names(line)
@@ -332,6 +338,12 @@ def parse_seed_text(path: Path | str, text: str) -> SeedParts:
     if blocks and same_headline(blocks[0][0][1], headline):
         last_line, _ = _take_line(blocks)
         last_what = "repeated headline"
+    elif not byline and len(blocks) > 1 and same_headline(blocks[1][0][1], headline):
+        # A long line sat in the byline's slot (a standfirst): it is the first
+        # paragraph, and the repeated headline after it is still not body text.
+        del blocks[1][0]
+        if not blocks[1]:
+            del blocks[1]
     if not blocks:
         raise SeedError(path, last_line, f"no body: the file ends after the {last_what}")
     paragraphs = tuple(" ".join(text for _, text in block) for block in blocks)
