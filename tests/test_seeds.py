@@ -329,6 +329,11 @@ def test_section_line_too_long():
     assert error.line == 2 and error.reason.startswith("section is 68 characters, over 60")
 
 
+def test_publication_line_too_long():
+    error = rejection(("A first paragraph pasted on top. " * 5 + "\n" + seed()).encode())
+    assert error.line == 1 and error.reason.startswith("publication is 164 characters, over 120")
+
+
 def test_headline_run_into_the_body():
     error = rejection(("GlobalEcho\nWorld\n\n" + "word " * 100).encode())
     assert error.line == 4 and "is a blank line missing after it?" in error.reason
@@ -455,7 +460,15 @@ BAD_FILES = {
 }
 
 
-def test_rejected_files_stay_untouched_while_the_rest_publish(newsroom, tmp_path):
+def test_rejected_files_stay_untouched_while_the_rest_publish(newsroom, tmp_path, monkeypatch):
+    read: list[str] = []
+    real_read = pipeline._read_capped
+
+    def recording_read(path, *args, **kwargs):
+        read.append(path.name)
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_read_capped", recording_read)
     folder = tmp_path / "seeds"
     good = write(folder, NAME, seed().encode("cp1252"))
     bad = {name: write(folder, name, raw) for name, raw in BAD_FILES.items()}
@@ -476,6 +489,7 @@ def test_rejected_files_stay_untouched_while_the_rest_publish(newsroom, tmp_path
                                      "bytes, over the limit of 4,096 (seed_max_bytes)"),
     }  # fmt: skip
     assert all(str(folder) in str(e) for e in report.seed_errors)
+    assert "014_0000000000000b05.txt" not in read  # too big by its size: never read
     assert "5 rejected" in report.summary()
 
 
