@@ -170,13 +170,8 @@ def decode_seed(path: Path | str, raw: bytes) -> tuple[str, tuple[str, ...]]:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             bad_line = raw[: e.start].count(b"\n") + 1
-            # Bytes Windows-1252 leaves undefined (0x81 0x8D 0x8F 0x90 0x9D) are
-            # read as Latin-1 control codes, then dropped below like any control.
-            text = raw.decode("cp1252", errors="echofeed-latin1")
-            warnings.append(
-                f"{path}: not UTF-8 (first bad byte on line {bad_line}); "
-                "read as Windows-1252 (Latin-1)"
-            )
+            text, how = _decode_not_utf8(raw)
+            warnings.append(f"{path}: not UTF-8 (first bad byte on line {bad_line}); {how}")
     if not text.strip(" \t\r\n\ufeff\u200b\u00a0"):
         raise SeedError(path, None, "the file is empty (nothing but blank space)")
     controls = len(_NOT_TEXT.findall(text))
@@ -185,6 +180,33 @@ def decode_seed(path: Path | str, raw: bytes) -> tuple[str, tuple[str, ...]]:
             raise SeedError(path, None, f"binary content ({controls} control characters), not text")
         warnings.append(f"{path}: {controls} control character(s) dropped")
     return text, tuple(warnings)
+
+
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
+
+
+def _decode_not_utf8(raw: bytes) -> tuple[str, str]:
+    """Text that failed as UTF-8 -> (text, how it was read).
+
+    Usually the whole file is Windows-1252. A UTF-8 file with a few pasted
+    Windows-1252 characters has more valid UTF-8 characters than bad bytes:
+    then only the bad bytes are read as Windows-1252, so the UTF-8 ones do not
+    turn into mojibake ("Ã©"). Bytes Windows-1252 leaves undefined (0x81 0x8D
+    0x8F 0x90 0x9D) are read as Latin-1 control codes, dropped later like any.
+    """
+    escaped = raw.decode("utf-8", errors="surrogateescape")
+    bad = sum(len(m.group()) for m in _ESCAPED_BYTES.finditer(escaped))
+    good = sum(1 for ch in escaped if ord(ch) > 0x7F) - bad
+    if good > bad:
+        text = _ESCAPED_BYTES.sub(
+            lambda m: _cp1252(m.group().encode("utf-8", errors="surrogateescape")), escaped
+        )
+        return text, f"mixed with UTF-8, its {bad} bad byte(s) read as Windows-1252"
+    return _cp1252(raw), "read as Windows-1252 (Latin-1)"
+
+
+def _cp1252(raw: bytes) -> str:
+    return raw.decode("cp1252", errors="echofeed-latin1")
 
 
 def _latin1_fallback(error: UnicodeError) -> tuple[str, int]:
