@@ -371,7 +371,15 @@ def _mutated_seed() -> st.SearchStrategy[bytes]:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.one_of(st.binary(max_size=600), _mutated_seed(), st.text().map(str.encode)))
+@given(
+    st.one_of(
+        st.binary(max_size=600),
+        _mutated_seed(),
+        st.text().map(str.encode),
+        st.binary().map(lambda b: b"\xff\xfe" + b),  # a UTF-16 mark, then anything
+        st.text().map(lambda t: (seed() + t).encode("utf-16")),
+    )
+)
 def test_any_bytes_give_a_seed_or_a_seed_error(raw):
     try:
         parsed = parse(raw)
@@ -500,6 +508,19 @@ def test_rejected_files_stay_untouched_while_the_rest_publish(newsroom, tmp_path
     assert all(str(folder) in str(e) for e in report.seed_errors)
     assert "014_0000000000000b05.txt" not in read  # too big by its size: never read
     assert "5 rejected" in report.summary()
+
+
+def test_a_windows_1252_seed_publishes_with_a_warning_naming_the_file(newsroom, tmp_path, caplog):
+    body = "\u201cWe were lucky,\u201d said the captain \u2014 \u20ac5m\u2026"
+    path = write(tmp_path / "seeds", NAME, seed(body=body).encode("cp1252"))
+    with caplog.at_level(logging.WARNING, logger="echofeed.pipeline"):
+        report = refresh(load_config(newsroom()))
+    assert report.seed_errors == [] and report.seeds_read == 1
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"{path}: not UTF-8") and warning in report.warnings
+    validate_output(tmp_path / "feeds")
+    [entry] = entries(tmp_path / "feeds" / "all.atom")
+    assert entry["content"] == f"<p>{html.escape(body, quote=False)}</p>"
 
 
 def test_status_lists_rejected_seeds_with_file_line_and_reason(newsroom, tmp_path):
@@ -721,6 +742,7 @@ def test_two_files_with_the_same_id_publish_one_and_reject_the_other(newsroom, t
     write(folder, "002_00000000000000AA.txt", seed("Another Story").encode())
     report = refresh(load_config(newsroom()))
     [error] = report.seed_errors
-    assert error.path.name == "002_00000000000000AA.txt" and NAME in error.reason
+    assert error.path.name == "002_00000000000000AA.txt"
+    assert error.reason == f"same article id as {NAME}; remove one of the two"
     [entry] = entries(tmp_path / "feeds" / "all.atom")
     assert entry["title"] == "Ferry Runs Aground Near Harbor"

@@ -265,7 +265,7 @@ def ingest_seeds(
                     seed_file.path, None,
                     f"same article id as {seen_ids[seed_file.seed_id]}; remove one of the two",
                 )  # fmt: skip
-                _reject_seed(store, seed_file, "", error, now, report)
+                _reject_seed(store, seed_file, "", error, now, report, duplicate=True)
                 continue
             seen_ids[seed_file.seed_id] = name
             state = states.get(name)
@@ -343,8 +343,10 @@ def _reject_seed(
     error: SeedError,
     now: datetime,
     report: RefreshReport,
+    *,
+    duplicate: bool = False,
 ) -> None:
-    live = store.get_entry(f"seed:{seed_file.seed_id}")
+    live = None if duplicate else store.get_entry(f"seed:{seed_file.seed_id}")
     if live is not None and not live.withdrawn:
         error = SeedError(
             error.path, error.line, f"{error.reason} (the last good version stays published)"

@@ -196,7 +196,8 @@ def _decode_not_utf8(raw: bytes) -> tuple[str, str]:
     """
     escaped = raw.decode("utf-8", errors="surrogateescape")
     bad = sum(len(m.group()) for m in _ESCAPED_BYTES.finditer(escaped))
-    good = sum(1 for ch in escaped if ord(ch) > 0x7F) - bad
+    non_ascii = len(escaped) - len(escaped.encode("ascii", errors="ignore"))
+    good = non_ascii - bad
     if good > bad:
         text = _ESCAPED_BYTES.sub(
             lambda m: _cp1252(m.group().encode("utf-8", errors="surrogateescape")), escaped
