@@ -314,6 +314,14 @@ def test_cut_off_after_the_repeated_headline():
     assert (error.line, error.reason) == (8, "no body: the file ends after the repeated headline")
 
 
+def test_utf8_cut_off_in_the_middle_of_a_character():
+    raw = seed(body="Nicol\u00e1s Maduro spoke in Bogot\u00e1.").encode()
+    error = rejection(raw[: raw.rindex("\u00e1".encode()) + 1])
+    assert error.line == 10 and "ends in the middle of a UTF-8 character" in error.reason
+    # A Windows-1252 file may well end in such a byte: it is read, not rejected.
+    assert paragraphs(parse(seed(body="Caf\u00e9").encode("cp1252"))) == ["Caf\u00e9"]
+
+
 def test_no_headline():
     error = rejection(b"GlobalEcho\r\nWorld\r\n\r\n")
     assert (error.line, error.reason) == (2, "no headline: the file ends after the section")

@@ -281,6 +281,8 @@ def ingest_seeds(
                 continue
             try:
                 raw = _read_capped(seed_file.path, config.seed_max_bytes, seed_file)
+            except FileNotFoundError:
+                continue  # deleted since the listing: withdrawn on the next pass
             except OSError as e:
                 _reject_seed(store, seed_file, "", SeedError(seed_file.path, None,
                              f"cannot be read: {e.strerror or e}"), now, report)  # fmt: skip

@@ -44,10 +44,11 @@ Fog") from names: such a line becomes the byline.
 
 Rejected with a SeedError naming the file and, where it applies, the line:
 an empty file, binary content (NUL bytes, or more than 1 control character
-in 100), a missing or blank publication or section line, a section over 60
-characters, no headline, a headline over 400 characters, no body (the file
-ends after the headline, the byline or the repeated headline), and a file
-over the size limit.
+in 100), UTF-8 text that ends in the middle of a character (cut off), a
+missing or blank publication or section line, a section over 60 characters,
+no headline, a headline over 400 characters, no body (the file ends after
+the headline, the byline or the repeated headline), and a file over the
+size limit.
 
 Parsing is pure (bytes in, values out); `stat_seed_files` only lists the folder.
 """
@@ -170,7 +171,13 @@ def decode_seed(path: Path | str, raw: bytes) -> tuple[str, tuple[str, ...]]:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             bad_line = raw[: e.start].count(b"\n") + 1
-            text, how = _decode_not_utf8(raw)
+            text, how, cut_off = _decode_not_utf8(raw)
+            if cut_off:
+                raise SeedError(
+                    path,
+                    raw.count(b"\n") + 1,
+                    "the file ends in the middle of a UTF-8 character: it looks cut off",
+                ) from e
             warnings.append(f"{path}: not UTF-8 (first bad byte on line {bad_line}); {how}")
     if not text.strip(" \t\r\n\ufeff\u200b\u00a0"):
         raise SeedError(path, None, "the file is empty (nothing but blank space)")
@@ -185,25 +192,31 @@ def decode_seed(path: Path | str, raw: bytes) -> tuple[str, tuple[str, ...]]:
 _ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
 
 
-def _decode_not_utf8(raw: bytes) -> tuple[str, str]:
-    """Text that failed as UTF-8 -> (text, how it was read).
+def _decode_not_utf8(raw: bytes) -> tuple[str, str, bool]:
+    """Text that failed as UTF-8 -> (text, how it was read, whether it is cut off).
 
     Usually the whole file is Windows-1252. A UTF-8 file with a few pasted
     Windows-1252 characters has more valid UTF-8 characters than bad bytes:
     then only the bad bytes are read as Windows-1252, so the UTF-8 ones do not
-    turn into mojibake ("Ã©"). Bytes Windows-1252 leaves undefined (0x81 0x8D
-    0x8F 0x90 0x9D) are read as Latin-1 control codes, dropped later like any.
+    turn into mojibake ("Ã©"). A UTF-8 file (one with a valid UTF-8 character)
+    whose last character is incomplete was cut off. Bytes Windows-1252 leaves
+    undefined (0x81 0x8D 0x8F 0x90 0x9D) are read as Latin-1 control codes,
+    dropped later like any control.
     """
     escaped = raw.decode("utf-8", errors="surrogateescape")
     bad = sum(len(m.group()) for m in _ESCAPED_BYTES.finditer(escaped))
     non_ascii = len(escaped) - len(escaped.encode("ascii", errors="ignore"))
     good = non_ascii - bad
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    decoder.decode(raw, final=False)
+    held_back = len(decoder.getstate()[0])  # an incomplete character at the end
+    cut_off = held_back > 0 and good > 0 and (good > bad or bad == held_back)
     if good > bad:
         text = _ESCAPED_BYTES.sub(
             lambda m: _cp1252(m.group().encode("utf-8", errors="surrogateescape")), escaped
         )
-        return text, f"mixed with UTF-8, its {bad} bad byte(s) read as Windows-1252"
-    return _cp1252(raw), "read as Windows-1252 (Latin-1)"
+        return text, f"mixed with UTF-8, its {bad} bad byte(s) read as Windows-1252", cut_off
+    return _cp1252(raw), "read as Windows-1252 (Latin-1)", cut_off
 
 
 def _cp1252(raw: bytes) -> str:
