@@ -20,8 +20,9 @@ Lenient where the meaning is unambiguous:
   the headline, byline and repeated headline are each one line.
 - Text that is not UTF-8 is read as Windows-1252, which reads Latin-1 text
   the same (they differ only in 0x80-0x9F, control codes in Latin-1 that real
-  Latin-1 text never holds), with a warning naming the file. A UTF-16 file
-  with its byte-order mark is read as UTF-16, with a warning.
+  Latin-1 text never holds), with a warning naming the file. A UTF-8 file
+  with a few pasted Windows-1252 bytes keeps its UTF-8 characters. A UTF-16
+  file with its byte-order mark is read as UTF-16, with a warning.
 - Control characters (other than tab and line ends) are dropped, with a
   warning: they are not text, and XML cannot carry most of them.
 - The repeated headline is recognized when it matches the headline after
