@@ -548,6 +548,8 @@ def test_status_lists_rejected_seeds_with_file_line_and_reason(newsroom, tmp_pat
     assert f"{folder / '012_0000000000000b03.txt'}:3: binary content (NUL bytes)" in result.output
     assert f"{folder / '010_0000000000000b01.txt'}:-: the file is empty" in result.output
     assert NAME not in result.output
+    listed = re.findall(r"/(\d{3}_[0-9a-f]{16}\.txt):", result.output)
+    assert listed == sorted(BAD_FILES)  # by file name, as in the folder
 
 
 def test_not_seed_files_are_skipped_without_error_and_logged_once(newsroom, tmp_path, caplog):
