@@ -122,6 +122,18 @@ def test_missing_blank_lines_between_header_lines_are_tolerated():
     assert parse(text.encode()).entry == PLAIN.entry
 
 
+def test_a_byline_glued_to_the_first_paragraph_is_still_the_byline():
+    text = seed(repeat=None, byline="By Ana Reporter").replace("Reporter\n\n", "Reporter\n")
+    assert parse(text.encode()).entry == PLAIN.entry
+
+
+def test_the_first_line_of_a_wrapped_paragraph_is_not_a_byline():
+    body = "By the time rescuers came\nthe ferry had settled.\n\nMore."
+    parsed = parse(seed(byline=None, repeat=None, body=body).encode())
+    assert parsed.entry.byline == ""
+    assert paragraphs(parsed) == ["By the time rescuers came the ferry had settled.", "More."]
+
+
 def test_no_final_newline_and_a_final_newline_read_the_same():
     assert parse(seed(final_newline=True).encode()).entry == PLAIN.entry
 
@@ -216,6 +228,7 @@ def test_a_standfirst_in_the_byline_slot_is_the_first_paragraph_and_the_repeat_s
         "Fog closed the port",  # a lowercase word: not names
         "Rescuers Reached Every Passenger By Noon On Tuesday Despite The Fog",  # too long
         "What Went Wrong?",  # ends like a sentence
+        "CARACAS \u2014",  # a dateline
     ],
 )
 def test_a_first_paragraph_is_never_taken_for_a_byline(first):

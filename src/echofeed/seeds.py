@@ -32,11 +32,12 @@ The byline rule. The line after the headline is the byline when it is not
 the headline again and either
 - the repeated headline follows it (the full layout: nothing else fits in
   that slot), and it is at most 160 characters; or
-- it stands alone (a blank line follows it), does not end like a sentence
-  (. ! ? : ; maybe followed by a closing quote or bracket), and it starts
-  with "By " (at most 16 words, 160 characters) or reads like names (at most
-  8 words, 80 characters, every word capitalized except joining words such
-  as and, de, van, bin, al-, of, to, the).
+- it does not end like a sentence (. ! ? : ; maybe followed by a closing
+  quote or bracket) or a dateline (a dash), and it reads like names (at
+  most 8 words, 80 characters, every word capitalized except joining words
+  such as and, de, van, bin, al-, of, to, the; a leading "By " allowed), or
+  it stands alone (a blank line follows it) and starts with "By " (at most
+  16 words, 160 characters).
 A leading "By " is dropped. Anything else is the first paragraph. When in
 doubt the line stays in the body: a byline read as a paragraph loses
 nothing, a paragraph read as a byline would vanish from the body. The rule
@@ -78,6 +79,7 @@ MAX_BY_BYLINE_WORDS = 16
 MAX_BY_BYLINE_CHARS = 160
 SAME_HEADLINE_RATIO = 0.8
 _SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
+_DATELINE_END = re.compile(r"[-\u2013\u2014]$")  # "CARACAS \u2014" opens a paragraph
 _BY = re.compile(r"^by\s+(?=\S)", re.IGNORECASE)
 _NAME_JOINERS = frozenset(
     "and & de da das del della der di do dos du la le van von ten ter bin ibn al el "
@@ -278,14 +280,18 @@ def _reads_like_names(line: str) -> bool:
     return True
 
 
-def _is_byline(line: str, headline: str, *, repeat_follows: bool) -> bool:
+def _is_byline(line: str, headline: str, *, repeat_follows: bool, stands_alone: bool) -> bool:
     if same_headline(line, headline):
         return False
     if repeat_follows:
         # headline, this line, headline again: the byline's slot, nothing else fits.
         return len(line) <= MAX_BY_BYLINE_CHARS
-    if _SENTENCE_END.search(line):
+    if _SENTENCE_END.search(line) or _DATELINE_END.search(line):
         return False
+    if not stands_alone:
+        # Glued to the text under it (a lost blank line): only a line of names,
+        # so the first line of a hard-wrapped paragraph ("By the time the") stays.
+        return _reads_like_names(_BY.sub("", line))
     if _BY.match(line):
         return len(line) <= MAX_BY_BYLINE_CHARS and len(line.split()) <= MAX_BY_BYLINE_WORDS + 1
     return _reads_like_names(line)
@@ -367,8 +373,12 @@ def parse_seed_text(path: Path | str, text: str) -> SeedParts:
         else:
             following = blocks[1][0][1] if len(blocks) > 1 else None
         repeat_follows = following is not None and same_headline(following, headline)
-        stands_alone = len(blocks[0]) == 1 or repeat_follows
-        if stands_alone and _is_byline(candidate, headline, repeat_follows=repeat_follows):
+        if _is_byline(
+            candidate,
+            headline,
+            repeat_follows=repeat_follows,
+            stands_alone=len(blocks[0]) == 1,
+        ):
             _take_line(blocks)
             byline = _BY.sub("", candidate)
             last_line, last_what = line_no, "byline"
