@@ -127,11 +127,12 @@ def test_a_byline_glued_to_the_first_paragraph_is_still_the_byline():
     assert parse(text.encode()).entry == PLAIN.entry
 
 
-def test_the_first_line_of_a_wrapped_paragraph_is_not_a_byline():
-    body = "By the time rescuers came\nthe ferry had settled.\n\nMore."
+@pytest.mark.parametrize("first_line", ["By the time rescuers came", "Officials", "Ana Reporter"])
+def test_the_first_line_of_a_wrapped_paragraph_is_not_a_byline(first_line):
+    body = f"{first_line}\nthe ferry had settled.\n\nMore."
     parsed = parse(seed(byline=None, repeat=None, body=body).encode())
     assert parsed.entry.byline == ""
-    assert paragraphs(parsed) == ["By the time rescuers came the ferry had settled.", "More."]
+    assert paragraphs(parsed) == [f"{first_line} the ferry had settled.", "More."]
 
 
 def test_no_final_newline_and_a_final_newline_read_the_same():
@@ -229,6 +230,7 @@ def test_a_standfirst_in_the_byline_slot_is_the_first_paragraph_and_the_repeat_s
         "Rescuers Reached Every Passenger By Noon On Tuesday Despite The Fog",  # too long
         "What Went Wrong?",  # ends like a sentence
         "CARACAS \u2014",  # a dateline
+        "y de la",  # joining words only
     ],
 )
 def test_a_first_paragraph_is_never_taken_for_a_byline(first):
@@ -418,8 +420,10 @@ def test_any_bytes_give_a_seed_or_a_seed_error(raw):
 # body paragraphs are sentences (they end in . ! ? or a closing quote), as in news.
 _HEADLINE_WORD = st.text("abcdefghÀÉ", min_size=1, max_size=8).map(str.capitalize)
 _NAME_WORD = st.text("ijklm", min_size=1, max_size=8).map(str.capitalize)
-_BODY_WORD = st.text("nopqrstuvwxyzñøß&<>\"'’—", min_size=1, max_size=10).filter(
-    lambda w: any(c.isalpha() for c in w)
+_BODY_WORD = (
+    st.text("nopqrstuvwxyzñøß&<>\"'’—", min_size=1, max_size=10)
+    .filter(lambda w: any(c.isalpha() for c in w))
+    .flatmap(lambda w: st.sampled_from([w, w.capitalize(), w.upper()]))
 )
 _SENTENCE = st.tuples(
     st.lists(_BODY_WORD, min_size=1, max_size=12), st.sampled_from([".", "!", "?", ".\u201d"])

@@ -33,11 +33,12 @@ the headline again and either
 - the repeated headline follows it (the full layout: nothing else fits in
   that slot), and it is at most 160 characters; or
 - it does not end like a sentence (. ! ? : ; maybe followed by a closing
-  quote or bracket) or a dateline (a dash), and it reads like names (at
-  most 8 words, 80 characters, every word capitalized except joining words
-  such as and, de, van, bin, al-, of, to, the; a leading "By " allowed), or
-  it stands alone (a blank line follows it) and starts with "By " (at most
-  16 words, 160 characters).
+  quote or bracket) or a dateline (a dash), and either starts with "By "
+  and reads like names after it, or stands alone (a blank line follows it)
+  and starts with "By " (at most 16 words, 160 characters) or reads like
+  names. Reads like names: at most 8 words and 80 characters, every word
+  capitalized except joining words such as and, de, van, bin, al-, of, to,
+  the, and at least one capitalized.
 A leading "By " is dropped. Anything else is the first paragraph. When in
 doubt the line stays in the body: a byline read as a paragraph loses
 nothing, a paragraph read as a byline would vanish from the body. The rule
@@ -269,15 +270,19 @@ def _reads_like_names(line: str) -> bool:
     words = line.split()
     if not 1 <= len(words) <= MAX_BYLINE_WORDS or len(line) > MAX_BYLINE_CHARS:
         return False
+    names = 0
     for word in words:
         letters = [c for c in word if c.isalpha()]
-        if not letters or letters[0].isupper():
-            continue  # "Wehbe", "O'Neil", "|", "—"
+        if not letters:
+            continue  # "|", "—", "&"
+        if letters[0].isupper():
+            names += 1  # "Wehbe", "O'Neil"
+            continue
         bare = word.strip(",;/|()").casefold()
         if bare in _NAME_JOINERS or bare.startswith(("al-", "el-", "d'", "l'")):
             continue
         return False
-    return True
+    return names > 0  # "y", "and", "|" alone are no one's name
 
 
 def _is_byline(line: str, headline: str, *, repeat_follows: bool, stands_alone: bool) -> bool:
@@ -289,9 +294,10 @@ def _is_byline(line: str, headline: str, *, repeat_follows: bool, stands_alone: 
     if _SENTENCE_END.search(line) or _DATELINE_END.search(line):
         return False
     if not stands_alone:
-        # Glued to the text under it (a lost blank line): only a line of names,
-        # so the first line of a hard-wrapped paragraph ("By the time the") stays.
-        return _reads_like_names(_BY.sub("", line))
+        # Glued to the text under it (a lost blank line): only "By " and names,
+        # so the first line of a hard-wrapped paragraph ("By the time the",
+        # "Officials") stays in it.
+        return bool(_BY.match(line)) and _reads_like_names(_BY.sub("", line))
     if _BY.match(line):
         return len(line) <= MAX_BY_BYLINE_CHARS and len(line.split()) <= MAX_BY_BYLINE_WORDS + 1
     return _reads_like_names(line)
