@@ -459,7 +459,7 @@ def structured_seeds(draw: st.DrawFn) -> tuple[bytes, dict[str, object]]:
     return raw, expected
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(structured_seeds())
 def test_a_well_formed_seed_never_loses_body_text(case):
     raw, expected = case
