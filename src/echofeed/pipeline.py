@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -334,11 +335,25 @@ def resort_if_rules_changed(store: Store, sorter: Sorter, config: Config) -> int
 def ingest_seeds(
     config: Config, store: Store, sorter: Sorter, now: datetime, report: RefreshReport
 ) -> None:
-    if not config.seeds_dir.is_dir():
-        report.warnings.append(f"{config.seeds_dir}: seeds folder does not exist; no seeds read")
-    files, skipped = stat_seed_files(config.seeds_dir)
-    for name in skipped:
-        log.debug("%s: not a seed file name, skipped", config.seeds_dir / name)
+    """Read new and changed seed files, store them, withdraw the deleted ones.
+
+    A file whose size and mtime match what was last seen is not opened; one
+    whose bytes hash the same is not parsed. A file is read only after it was
+    quiet for `seed_quiet_seconds`, and dropped for this pass if it changed
+    while being read. A rejected file is only read, never moved or touched.
+    """
+    try:
+        files, skipped = stat_seed_files(config.seeds_dir)
+    except OSError as e:
+        # An unmounted share must not look like "every seed was deleted":
+        # nothing is withdrawn when the folder cannot be listed.
+        report.warnings.append(
+            f"{config.seeds_dir}: cannot list the seeds folder ({e.strerror or e}); "
+            "no seed read or withdrawn"
+        )
+        log.warning("%s", report.warnings[-1])
+        return
+    _log_skipped_once(config.seeds_dir, skipped)
     files, deferred = wait_until_quiet(files, config.seed_quiet_seconds)
     report.seeds_deferred = [str(f.path) for f in deferred]
     states = store.seed_file_states()
@@ -352,30 +367,44 @@ def ingest_seeds(
                     seed_file.path, None,
                     f"same article id as {seen_ids[seed_file.seed_id]}; remove one of the two",
                 )  # fmt: skip
-                _reject_seed(store, seed_file, "", error, now, report)
+                _reject_seed(store, seed_file, "", error, now, report, duplicate=True)
                 continue
             seen_ids[seed_file.seed_id] = name
             state = states.get(name)
             if state and (state.size, state.mtime_ns) == (seed_file.size, seed_file.mtime_ns):
-                _count_unchanged_seed(state, report)
+                _count_unchanged_seed(config, state, report)
+                continue
+            if seed_file.size > config.seed_max_bytes:
+                # Known from the stat alone: a huge file is never read.
+                error = SeedError(seed_file.path, None,
+                                  f"{seed_file.size:,} bytes, over the limit of "
+                                  f"{config.seed_max_bytes:,} (seed_max_bytes)")  # fmt: skip
+                _reject_seed(store, seed_file, "", error, now, report)
                 continue
             try:
-                raw = _read_capped(seed_file.path, config.seed_max_bytes)
+                raw = _read_capped(seed_file.path, config.seed_max_bytes, seed_file)
+            except FileNotFoundError:
+                continue  # deleted since the listing: withdrawn on the next pass
             except OSError as e:
                 _reject_seed(store, seed_file, "", SeedError(seed_file.path, None,
                              f"cannot be read: {e.strerror or e}"), now, report)  # fmt: skip
+                continue
+            if raw is None:
+                report.seeds_deferred.append(str(seed_file.path))
                 continue
             digest = hashlib.sha256(raw).hexdigest()
             if state and state.sha256 == digest:
                 store.put_seed_file(replace(state, size=seed_file.size,
                                             mtime_ns=seed_file.mtime_ns), now)  # fmt: skip
-                _count_unchanged_seed(state, report)
+                _count_unchanged_seed(config, state, report)
                 continue
             try:
                 parsed = parse_seed(seed_file.path, raw, max_bytes=config.seed_max_bytes)
             except SeedError as error:
                 _reject_seed(store, seed_file, digest, error, now, report)
                 continue
+            for warning in parsed.warnings:
+                log.warning("%s", warning)
             report.warnings.extend(parsed.warnings)
             report.seeds_read += 1
             report.count(ingest_entry(store, parsed.entry, sorter, config, now))
@@ -388,11 +417,27 @@ def ingest_seeds(
         store.forget_seed_files_except({f.path.name for f in (*files, *deferred)})
 
 
-def _count_unchanged_seed(state: SeedFileState, report: RefreshReport) -> None:
+# Names already reported as "not a seed", per folder: the daemon lists each
+# once while it stays there, not on every pass.
+_skipped_logged: dict[Path, set[str]] = {}
+
+
+def _log_skipped_once(seeds_dir: Path, skipped: Sequence[str]) -> None:
+    folder = seeds_dir.resolve()
+    logged = _skipped_logged.get(folder, set())
+    new = [name for name in skipped if name not in logged]
+    if new:
+        log.debug("%s: not seed files, skipped: %s", seeds_dir, ", ".join(new))
+    _skipped_logged[folder] = set(skipped)  # forget names gone: no unbounded growth
+
+
+def _count_unchanged_seed(config: Config, state: SeedFileState, report: RefreshReport) -> None:
     report.seeds_unchanged += 1
     if state.status == "rejected":
         # Still broken: say so on every pass until an editor fixes it.
-        report.seed_errors.append(SeedError(Path(state.name), state.line, state.reason or ""))
+        report.seed_errors.append(
+            SeedError(config.seeds_dir / state.name, state.line, state.reason or "")
+        )
 
 
 def _reject_seed(
@@ -402,7 +447,14 @@ def _reject_seed(
     error: SeedError,
     now: datetime,
     report: RefreshReport,
+    *,
+    duplicate: bool = False,
 ) -> None:
+    live = None if duplicate else store.get_entry(f"seed:{seed_file.seed_id}")
+    if live is not None and not live.withdrawn:
+        error = SeedError(
+            error.path, error.line, f"{error.reason} (the last good version stays published)"
+        )
     report.seed_errors.append(error)
     store.put_seed_file(
         SeedFileState(seed_file.path.name, seed_file.seed_id, seed_file.size, seed_file.mtime_ns,
@@ -411,11 +463,22 @@ def _reject_seed(
     )  # fmt: skip
 
 
-def _read_capped(path: Path, max_bytes: int) -> bytes:
-    # Read one byte past the cap, so a huge file is known to be too big
-    # without being loaded whole.
+def _read_capped(path: Path, max_bytes: int, seen: SeedFile | None = None) -> bytes | None:
+    """The file's bytes, or None when it is no longer the file `seen` described.
+
+    Reads one byte past the cap, so a file that grew past it is known to be
+    too big without being loaded whole. The size and mtime are checked again
+    after the read: a writer that resumed after the quiet period would
+    otherwise get half a file published.
+    """
     with open(path, "rb") as handle:
-        return handle.read(max_bytes + 1)
+        raw = handle.read(max_bytes + 1)
+        after = os.fstat(handle.fileno())
+    if seen is not None and (len(raw), after.st_size, after.st_mtime_ns) != (
+        seen.size, seen.size, seen.mtime_ns,
+    ):  # fmt: skip
+        return None
+    return raw
 
 
 def wait_until_quiet(
@@ -435,7 +498,8 @@ def wait_until_quiet(
         return tuple(files), ()
     newest = max(f.mtime_ns for f in young)
     time.sleep(max(0.0, min(quiet_seconds, (newest + quiet_ns - wall_now) / 1e9)))
-    ready = [f for f in files if f not in young]
+    young_paths = {f.path for f in young}
+    ready = [f for f in files if f.path not in young_paths]
     deferred = []
     for seed_file in young:
         try:

@@ -568,7 +568,9 @@ class Store:
                 self.db.execute("delete from seed_files where name = ?", [row["name"]])
 
     def rejected_seeds(self) -> list[SeedFileState]:
-        return [s for s in self.seed_file_states().values() if s.status == "rejected"]
+        """Seed files rejected on their last reading, by file name."""
+        states = self.seed_file_states().values()
+        return sorted((s for s in states if s.status == "rejected"), key=lambda s: s.name)
 
     # -- sources ------------------------------------------------------------
 
