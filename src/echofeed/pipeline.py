@@ -115,6 +115,11 @@ class RefreshReport:
         if problems:
             lines.append(f"problems ({len(problems)}):")
             lines += [f"  - {p}" for p in problems]
+        if self.warnings:
+            # Encoding fallbacks, malformed-but-readable feeds, moved sources, slug
+            # collisions: nothing lost, but an editor should know.
+            lines.append(f"warnings ({len(self.warnings)}):")
+            lines += [f"  - {w}" for w in dict.fromkeys(self.warnings)]
         lines.append(f"done in {self.seconds:.2f}s")
         return "\n".join(lines)
 
