@@ -20,6 +20,7 @@ import calendar
 import hashlib
 import html
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from .sanitize import first_paragraph, html_to_text, sanitize_html
 EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(minutes=10)
 UNTITLED_WORDS = 12
+_RSS_AUTHOR = re.compile(r"^\s*[^\s()]+@[^\s()]+\s*\((?P<name>[^()]+)\)\s*$")  # "a@b.c (Name)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +151,8 @@ def _xml_entry(item: Any, source: SourceConfig, url: str, now: datetime) -> Entr
     summary_detail = item.get("summary_detail") or {}
     summary = _as_html(summary_detail) if summary_detail else item.get("summary", "")
     summary_base = summary_detail.get("base") or url
-    body_html = sanitize_html(content, content_base) if content else sanitize_html(
-        summary, summary_base
+    body_html = (
+        sanitize_html(content, content_base) if content else sanitize_html(summary, summary_base)
     )
     summary_html = sanitize_html(summary, summary_base) if summary and content else ""
     date = _struct_time_to_datetime(item.get("published_parsed")) or _struct_time_to_datetime(
@@ -159,7 +161,9 @@ def _xml_entry(item: Any, source: SourceConfig, url: str, now: datetime) -> Entr
     categories = tuple(
         term for tag in item.get("tags", []) if (term := (tag.get("label") or tag.get("term")))
     )
-    author = (item.get("author_detail") or {}).get("name") or item.get("author", "")
+    author = str(item.get("author", "") or "")
+    if match := _RSS_AUTHOR.match(author):
+        author = match["name"]  # feedparser's author_detail garbles this form
     return _make_entry(
         source,
         origin_id=str(item.get("id", "") or "").strip(),
