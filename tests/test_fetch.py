@@ -224,3 +224,13 @@ def test_at_most_per_host_requests_at_once_to_one_host():
             results = list(pool.map(lambda i: client.fetch(f"S{i}", base + "/feed"), range(6)))
     assert all(r.status == 200 for r in results)
     assert peak[0] == 2  # six sources on one host, never more than two requests at once
+
+
+def test_waiting_for_a_host_slot_does_not_count_against_the_deadline():
+    lock, active, peak = threading.Lock(), [0], [0]
+    with raw_server({"/feed": counting(active, peak, lock, hold=1.0)}) as base:
+        client = fetcher(per_host=1, deadline=1.8)
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            results = list(pool.map(lambda i: client.fetch(f"S{i}", base + "/feed"), range(3)))
+    # The third waited two seconds for its turn, longer than its deadline: still fine.
+    assert [r.status for r in results] == [200, 200, 200] and peak[0] == 1

@@ -101,15 +101,23 @@ class _Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.started = time.monotonic()
+        self.started: float | None = None
         self.expired = threading.Event()
         self._lock = threading.Lock()
         self._connection: object | None = None
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
-        self._timer.start()
+
+    def start(self) -> None:
+        """Start the clock at the first request: waiting for a host slot is not the
+        server's slowness, and must not eat this source's time."""
+        if self.started is None:
+            self.started = time.monotonic()
+            self._timer.start()
 
     def remaining(self) -> float:
+        if self.started is None:
+            return self.seconds
         return self.seconds - (time.monotonic() - self.started)
 
     def watch(self, connection: object) -> None:
@@ -205,6 +213,7 @@ class Fetcher:
             for _hop in range(self.settings.max_redirects + 1):
                 _check_scheme(source, current)
                 with self._host_slots(current):
+                    deadline.start()
                     response = self._get(source, current, headers, deadline)
                     try:
                         if response.status_code in _REDIRECTS and "Location" in response.headers:
