@@ -133,6 +133,9 @@ def test_410_stops_polling_says_so_and_force_retries(newsroom, httpserver, tmp_p
     later = refresh(config, now=T0 + timedelta(days=30))
     assert later.sources[0].status == "gone" and len(httpserver.log) == 2  # not asked again
     assert "refresh --force" in later.summary()
+    status = CliRunner().invoke(cli, ["-c", str(config.path), "status"]).output
+    [row] = [line for line in status.splitlines() if line.strip().startswith("Source 0")]
+    assert row.split()[2] == "gone" and "never (gone)" in row and "410 Gone" in row
     result = CliRunner().invoke(cli, ["-c", str(config.path), "refresh", "--force"])
     assert result.exit_code == 0, result.output
     assert len(httpserver.log) == 3
@@ -190,6 +193,8 @@ def test_outage_is_reported_once_and_not_counted(newsroom, tmp_path):
         state = state_of(config, source.url)
         assert state.failures == 0 and "cannot connect" in state.last_error
     assert (tmp_path / "feeds" / "all.atom").exists()
+    status = CliRunner().invoke(cli, ["-c", str(config.path), "status"]).output
+    assert status.count("unreachable (outage)") == 2
 
 
 def test_one_unreachable_source_among_working_ones_is_its_own_failure(newsroom, httpserver):
