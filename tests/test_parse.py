@@ -242,3 +242,17 @@ def test_any_bytes_give_entries_or_our_own_error(body):
     else:
         for entry in feed.entries:
             assert "<script" not in entry.body_html.lower()
+
+
+def test_a_relative_content_location_header_is_resolved_against_the_url():
+    body = (FEEDS / "rss2-relative.xml").read_bytes()
+    headers = {"content-location": "/mirror/feed.xml"}
+    [entry] = parse_feed(body, SOURCE, headers=headers, now=NOW).entries
+    assert 'href="http://feeds.example/mirror/more.html"' in entry.body_html
+
+
+def test_json_feed_relative_item_urls_resolve_against_the_feed_url():
+    body = b"""{"version": "https://jsonfeed.org/version/1.1", "title": "J",
+                "items": [{"id": "1", "url": "/posts/1", "title": "Relative"}]}"""
+    [entry] = parse_feed(body, SOURCE, now=NOW).entries
+    assert entry.link == "http://feeds.example/posts/1"

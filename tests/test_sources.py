@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from echofeed.store import Store
 
 from .conftest import DATA
 from .feedcheck import entries, validate_output
-from .rawserver import drip_body, raw_server
+from .rawserver import counting, drip_body, raw_server
 
 RSS = (DATA / "feeds" / "rss2.xml").read_bytes()
 ATOM = (DATA / "feeds" / "atom10.xml").read_bytes()
@@ -299,3 +300,15 @@ def test_status_shows_each_source_as_a_table(newsroom, httpserver):
     assert "ok" in ok and ok.count("2026-11-25 12:00:00Z") == 2
     assert "failing" in bad and " 1 " in bad and "2026-11-25 12:01:00Z" in bad
     assert "HTTP 500" in bad
+
+
+@pytest.mark.parametrize(("per_host", "concurrency", "peak"), [(2, 8, 2), (8, 3, 3)])
+def test_requests_at_once_are_bounded_per_host_and_overall(newsroom, per_host, concurrency, peak):
+    lock, active, seen = threading.Lock(), [0], [0]
+    route = counting(active, seen, lock, hold=0.3)
+    with raw_server({f"/feed{i}": route for i in range(6)}) as base:
+        config = config_for(newsroom, *(f"{base}/feed{i}" for i in range(6)),
+                            fetch={"per_host": per_host, "concurrency": concurrency})  # fmt: skip
+        report = refresh(config, now=T0)
+    assert [s.status for s in report.sources] == ["ok"] * 6
+    assert seen[0] == peak

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -94,8 +95,10 @@ def _parse_xml_feed(
 ) -> ParsedFeed:
     if not body.strip():
         raise ParseError(source.name, f"empty body from {url}")
-    # Relative links resolve against xml:base, else Content-Location, else the URL.
-    headers.setdefault("content-location", url)
+    # Relative links resolve against xml:base, else Content-Location, else the
+    # URL. A relative Content-Location would leave feedparser without any base.
+    location = headers.get("content-location", "").strip()
+    headers["content-location"] = urljoin(url, location) if location else url
     # An XML declaration must come first: drop whitespace before it (a common
     # slip of templating systems). BOM-prefixed bodies are left to feedparser.
     stripped = body.lstrip(b" \t\r\n")
@@ -254,7 +257,8 @@ def _parse_json_feed(body: bytes, source: SourceConfig, url: str, now: datetime)
         if not isinstance(item, dict):
             warnings.append(f"{source.name}: item {index + 1} skipped: not an object")
             continue
-        link = _http_link(str(item.get("url") or ""))
+        item_url = str(item.get("url") or "").strip()
+        link = _http_link(urljoin(url, item_url)) if item_url else ""
         content = item.get("content_html") or ""
         if not content and item.get("content_text"):
             text = str(item["content_text"])
