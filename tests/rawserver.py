@@ -7,6 +7,7 @@ stop) on exit, so no test leaves a thread behind writing into a socket.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 import zlib
@@ -37,16 +38,25 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def raw_server(routes: dict[str, Route]) -> Iterator[str]:
-    """Serve `routes` (path -> handler) on 127.0.0.1; yield the base URL."""
+def raw_server(routes: dict[str, Route], tls: tuple[str, str] | None = None) -> Iterator[str]:
+    """Serve `routes` (path -> handler) on 127.0.0.1; yield the base URL.
+
+    With `tls` (certificate file, key file) it serves https.
+    """
     stopping = threading.Event()
     handler = type("Handler", (_Handler,), {"routes": routes, "stopping": stopping})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
+    scheme = "http"
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
     finally:
         stopping.set()
         server.shutdown()

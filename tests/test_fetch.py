@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -234,3 +236,34 @@ def test_waiting_for_a_host_slot_does_not_count_against_the_deadline():
             results = list(pool.map(lambda i: client.fetch(f"S{i}", base + "/feed"), range(3)))
     # The third waited two seconds for its turn, longer than its deadline: still fine.
     assert [r.status for r in results] == [200, 200, 200] and peak[0] == 1
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    """A self-signed certificate for 127.0.0.1, made with the openssl tool."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+def test_https_is_fetched_and_bounded_by_the_deadline_too(certificate):
+    routes = {"/feed": fixed(200, RSS), "/drip": drip_body(1.0)}
+    with raw_server(routes, tls=certificate) as base:
+        client = fetcher(deadline=1.5)
+        client._session().verify = certificate[0]  # trust our test certificate (this thread)
+        assert client.fetch("Wire", base + "/feed").body == RSS
+        with pytest.raises(FetchError, match=r"within the 1.5s deadline"):
+            client.fetch("Wire", base + "/drip")
+
+
+def test_an_untrusted_certificate_is_a_clear_error_not_an_outage(certificate):
+    with raw_server({"/feed": fixed(200, RSS)}, tls=certificate) as base:
+        with pytest.raises(FetchError, match=r"^Wire: TLS error: .*certificate verify failed"):
+            fetcher().fetch("Wire", base + "/feed")

@@ -248,6 +248,8 @@ class Fetcher:
         except requests.exceptions.RequestException as e:
             if deadline.expired.is_set():
                 raise self._too_slow(source) from e
+            if isinstance(e, requests.exceptions.SSLError):  # the server's fault, not our network
+                raise FetchError(source, f"TLS error: {_reason(e)}") from e
             if isinstance(e, requests.exceptions.ConnectTimeout):
                 raise FetchError(source, f"connection timed out: {url}", network=True) from e
             if isinstance(e, requests.exceptions.Timeout):
