@@ -1,11 +1,10 @@
 """HTTP for external feeds: polite (conditional GET, User-Agent, gzip) and bounded.
 
 Every fetch is bounded: connect and read timeouts, a total deadline enforced by
-a watchdog that shuts the socket down (a server that drips a byte a second,
-in its headers or its body, never trips a read timeout), a body cap counted
-after decompression
-(a gzip bomb is cut off), a redirect limit, and only http and https at every
-hop. Redirects are followed here, not by requests, so each hop is checked and
+a watchdog that shuts the socket down (a server that drips a byte a second, in
+its headers or its body, never trips a read timeout), a body cap counted after
+decompression (a gzip bomb is cut off), a redirect limit, and only http and
+https at every hop. Redirects are followed here, not by requests, so each hop is checked and
 a chain of permanent ones (301, 308) can update the stored URL.
 """
 
