@@ -154,10 +154,22 @@ _current = threading.local()
 class _WatchedPool(HTTPConnectionPool):
     def _get_conn(self, timeout: float | None = None):  # noqa: ANN202 - urllib3's type
         connection = super()._get_conn(timeout)
-        deadline: _Deadline | None = getattr(_current, "deadline", None)
-        if deadline is not None:
-            deadline.watch(connection)
+        _watch(connection)
         return connection
+
+    def _validate_conn(self, conn) -> None:  # noqa: ANN001 - urllib3's type
+        super()._validate_conn(conn)  # https connects here
+        if conn.is_closed:
+            conn.connect()  # http would connect inside request(), out of our sight
+        # Again now that the socket exists: the deadline may have passed while
+        # connecting, with no socket yet to shut.
+        _watch(conn)
+
+
+def _watch(connection: object) -> None:
+    deadline: _Deadline | None = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(connection)
 
 
 class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
