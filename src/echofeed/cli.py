@@ -89,21 +89,29 @@ def status(config_path: Path) -> None:
     for seed in rejected:
         click.echo(f"  {config.seeds_dir / seed.name}:{seed.line or '-'}: {seed.reason}")
     click.echo(f"\nsources ({len(config.sources)}):")
-    header = ("name", "state", "last success", "failures", "next try", "last error")
+    header = ("name", "state", "last fetch", "last success", "failures", "next due",
+              "last error")  # fmt: skip
     rows = [header]
     for source in config.sources:
         state = sources.get(source.url)
         if state is None:
-            rows.append((source.name, "never fetched", "-", "0", "-", "-"))
+            rows.append((source.name, "never fetched", "-", "-", "0", "-", "-"))
             continue
         condition = "gone" if state.gone else ("failing" if state.failures else "ok")
+        if condition == "ok" and state.last_error:
+            condition = "unreachable (outage)"  # failed in an outage: not counted
+        if state.current_url != source.url:
+            condition += f" (moved to {state.current_url})"
+        next_due = _when(state.next_due) if state.next_due else "next pass"
         rows.append((
-            source.name, condition, _when(state.last_success), str(state.failures),
-            _when(state.next_due), (state.last_error or "-")[:80],
+            source.name, condition, _when(state.last_fetch), _when(state.last_success),
+            str(state.failures), "never (gone)" if state.gone else next_due,
+            (state.last_error or "-")[:100],
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
-        click.echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        cells = (cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        click.echo(("  " + "  ".join(cells)).rstrip())
 
 
 @cli.command("why-duplicate")

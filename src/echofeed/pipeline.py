@@ -61,7 +61,7 @@ class SourceResult:
 
     name: str
     url: str
-    status: str  # "ok", "not modified", "unchanged", "failed", "skipped", "gone"
+    status: str  # "ok", "not modified", "unchanged", "failed", "outage", "skipped", "gone"
     counts: dict[str, int] = field(default_factory=dict)
     error: EchofeedError | None = None
     note: str = ""
@@ -94,7 +94,7 @@ class RefreshReport:
 
     def summary(self) -> str:
         c = self.counts
-        failed = sum(1 for s in self.sources if s.status in ("failed", "gone"))
+        failed = sum(1 for s in self.sources if s.status in ("failed", "outage", "gone"))
         lines = [
             f"seeds: {self.seeds_read} read, {self.seeds_unchanged} unchanged, "
             f"{len(self.seed_errors)} rejected, {len(self.seeds_deferred)} still being written, "
@@ -627,6 +627,8 @@ def _store_source(
         if item.error is not None:
             result.status, result.error = "failed", item.error
             if outage:
+                # Reported once in report.outage; not an error of this source.
+                result.status, result.error, result.note = "outage", None, str(item.error)
                 store.put_source_state(replace(state, name=source.name, last_fetch=now,
                                                last_error=str(item.error)))  # fmt: skip
                 return result
