@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import waitress
-from waitress import wasyncore
+from waitress import trigger, wasyncore
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,13 @@ def server_url(server: BaseWSGIServer | MultiSocketServer) -> str:
 
 
 def stop_server(server: BaseWSGIServer | MultiSocketServer) -> None:
-    """Close every socket and end the worker threads; run() then returns."""
+    """End the worker threads and close every socket; a running run() returns at once."""
     server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-    wasyncore.close_all(server.map if isinstance(server, MultiSocketServer) else server._map)
+    socket_map = server.map if isinstance(server, MultiSocketServer) else server._map
+    wake = next((d for d in list(socket_map.values()) if isinstance(d, trigger.trigger)), None)
+    if wake is None:
+        wasyncore.close_all(socket_map)
+        return
+    # Closed from inside the loop's own thread, the loop ends now rather than after its
+    # select() times out, and no socket is closed under its feet.
+    wake.pull_trigger(lambda: wasyncore.close_all(socket_map))

@@ -285,17 +285,24 @@ class Store:
     def prune_external(self, older_than: datetime) -> int:
         """Delete external stories published and last seen in their feed before `older_than`.
 
-        Seeds are never pruned, withdrawn ones included. A story still carried by
-        its source (seen recently) stays even when old, or the next fetch would
-        bring it back as new. When a pruned story was the record of copies that
-        stay, the oldest of them becomes the record. Returns how many were deleted.
+        Seeds are never pruned, withdrawn ones included. A story its source still
+        carries stays even when old, or the next fetch would bring it back as new:
+        one seen in the source's latest parsed body (the newest last_seen of that
+        source) while the source answered since the cutoff (an unchanged body or a
+        304 does not touch last_seen). When a pruned story was the record of copies
+        that stay, the oldest of them becomes the record. Returns how many went.
         """
         cutoff = to_text(older_than)
         keys = [
             row["key"]
             for row in self.db.query(
-                "select key from stories where kind = 'feed' and published < ? and last_seen < ?",
-                [cutoff, cutoff],
+                "select s.key from stories s "
+                "left join (select source, max(last_seen) as latest from stories "
+                "  where kind = 'feed' group by source) l on l.source = s.source "
+                "left join sources src on src.url = s.source "
+                "where s.kind = 'feed' and s.published < :cutoff and s.last_seen < :cutoff "
+                "and not (s.last_seen = l.latest and coalesce(src.last_success, '') >= :cutoff)",
+                {"cutoff": cutoff},
             )
         ]
         if not keys:
