@@ -51,8 +51,11 @@ def _fail(error: EchofeedError) -> None:
 def cli(ctx: click.Context, config_path: Path, verbose: int, quiet: bool) -> None:
     """echofeed: the newsroom's seed articles and external feeds in, Atom feeds out."""
     level = level_for(verbose, quiet)
-    # On a terminal, refresh draws a progress bar: its log lines go through the same console.
+    # On a terminal, refresh draws a progress bar: its log lines go through the same console,
+    # and its table says what the pass line would, so that line waits for -v.
     console = Console(stderr=True) if ctx.invoked_subcommand == "refresh" and _tty() else None
+    if console is not None and not verbose:
+        level = max(level, logging.WARNING)
     setup_logging(level, console=console)
     ctx.obj = config_path
     ctx.meta["console"] = console
