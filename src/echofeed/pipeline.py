@@ -36,12 +36,13 @@ from .publish import (
     write_if_changed,
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
-from .store import SeedFileState, SourceState, Store
+from .store import SeedFileState, SourceState, Store, from_text, to_text
 from .topics import Sorter
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(minutes=1)
+PRUNE_EVERY = timedelta(hours=1)
 Outcome = str  # "new" | "updated" | "duplicate" | "unchanged"
 
 
@@ -138,12 +139,22 @@ def refresh(
         ingest_seeds(config, store, sorter, now, report)
         ingest_sources(config, store, sorter, now, report, force=force, only_due=only_due,
                        progress=progress)  # fmt: skip
-        with store.transaction():
-            report.pruned = store.prune_external(now - timedelta(days=config.retention_days))
+        report.pruned = prune_expired(store, config, now)
         report.published = publish_all(config, store, report)
     report.seconds = time.monotonic() - started
     log.info("%s", pass_line(report))
     return report
+
+
+def prune_expired(store: Store, config: Config, now: datetime) -> int:
+    """Apply retention_days, at most once per PRUNE_EVERY (it scans every stored story)."""
+    last = store.get_meta("pruned_at")
+    if last and timedelta(0) <= now - from_text(last) < PRUNE_EVERY:
+        return 0
+    with store.transaction():
+        pruned = store.prune_external(now - timedelta(days=config.retention_days))
+        store.set_meta("pruned_at", to_text(now))
+    return pruned
 
 
 def pass_line(report: RefreshReport) -> str:
