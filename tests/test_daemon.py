@@ -6,6 +6,7 @@ process a test starts is killed in `finally`.
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -141,9 +142,13 @@ def test_sources_are_fetched_when_due_and_changes_republished(
     feeds = tmp_path / "feeds"
     fast = Wire(httpserver, "/fast.xml", rss(("f1", "Fast Wire First Story")))
     slow = Wire(httpserver, "/slow.xml", rss(("s1", "Slow Wire Story")))
+    httpserver.expect_request("/down.xml").respond_with_data(
+        "busy", status=503, headers={"Retry-After": "3600"}
+    )
     config = newsroom(refresh_interval="1h", sources=[
         {"name": "Fast Wire", "url": fast.url, "interval": "1s"},
         {"name": "Slow Wire", "url": slow.url, "interval": "1h"},
+        {"name": "Down Wire", "url": httpserver.url_for("/down.xml"), "interval": "1s"},
     ])  # fmt: skip
     daemon = start_daemon(config)
     daemon.wait_for(
@@ -157,6 +162,9 @@ def test_sources_are_fetched_when_due_and_changes_republished(
     daemon.wait_for(lambda: "Seed Between Fetches" in titles(feeds), "the seed")
     assert fast.fetches >= 2
     assert slow.fetches == 1
+    # The failing source backs off (here: its Retry-After of an hour) despite its 1s interval.
+    assert sum(1 for request, _ in httpserver.log if request.path == "/down.xml") == 1
+    assert re.search(r"WARNING echofeed.daemon: Down Wire: .*503", daemon.log)  # named
 
 
 def test_sigterm_stops_with_exit_0(newsroom, real_seed, tmp_path, start_daemon):

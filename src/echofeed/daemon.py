@@ -81,8 +81,11 @@ def folder_stamp(folder: Path) -> frozenset[tuple[str, int, int]]:
 class Daemon:
     """Decides when to run a pass; the pass itself is pipeline.refresh."""
 
-    def __init__(self, config: Config, options: DaemonOptions | None = None) -> None:
+    def __init__(
+        self, config: Config, options: DaemonOptions | None = None, *, serving: Path | None = None
+    ) -> None:
         self.config = config
+        self.serving = serving  # the folder the built-in server serves, if any
         self.options = options or DaemonOptions()
         self.config_stamp = file_stamp(config.path)
         self.seeds_stamp: frozenset[tuple[str, int, int]] | None = None
@@ -128,6 +131,11 @@ class Daemon:
             return
         if config == self.config:
             return
+        if self.serving is not None and config.output_dir != self.serving:
+            log.warning(
+                "output_dir changed: feeds now go to %s, but the built-in server keeps "
+                "serving %s until a restart", config.output_dir, self.serving,
+            )  # fmt: skip
         self.config = config
         self.pending_reason = "config changed"
         log.info("config reloaded from %s", config.path)
@@ -224,7 +232,7 @@ def run_daemon(
         stop.set()
 
     with writer_lock(config.database, timeout=0, role="daemon"):
-        daemon = Daemon(config, options)
+        daemon = Daemon(config, options, serving=config.output_dir if serve_at else None)
         server = None
         if serve_at is not None:
             server = make_server(config.output_dir, *serve_at)
@@ -234,7 +242,8 @@ def run_daemon(
         scheduler = BackgroundScheduler(timezone=UTC)
         scheduler.add_job(
             daemon.tick, "interval", seconds=options.tick_seconds, id="tick",
-            max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
+            max_instances=1, coalesce=True, misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
         )  # fmt: skip
         scheduler.start()
         log.info(

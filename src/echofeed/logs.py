@@ -42,7 +42,9 @@ def setup_logging(level: int, *, console: Console | None = None) -> None:
     logging.getLogger("apscheduler").setLevel(
         logging.DEBUG if level <= logging.DEBUG else logging.WARNING
     )
-    logging.getLogger("apscheduler.scheduler").addFilter(_SkippedTickFilter())
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _SkippedTickFilter) for f in scheduler_log.filters):
+        scheduler_log.addFilter(_SkippedTickFilter())
     # waitress logs its own "Serving on" line at INFO; ours says the same.
     logging.getLogger("waitress").setLevel(max(level, logging.WARNING))
 
