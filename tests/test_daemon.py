@@ -124,9 +124,13 @@ class Wire:
 
 def test_dropped_seed_is_published_within_seconds(newsroom, tmp_path, start_daemon):
     feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    leftover = feeds / ".all.atom.k2j3h4.tmp"  # from a writer killed mid-write
+    leftover.write_text("<feed>half")
     daemon = start_daemon(newsroom(refresh_interval="1h"))
     daemon.wait_for(lambda: (feeds / "all.atom").exists(), "the first publication")
     assert titles(feeds) == []
+    assert not leftover.exists()
     write_seed(tmp_path / "seeds", "001_00000000000000d1.txt", "Dropped While Running")
     daemon.wait_for(lambda: "Dropped While Running" in titles(feeds), "the seed in all.atom")
     validate_output(feeds)

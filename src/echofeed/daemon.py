@@ -213,6 +213,26 @@ def next_source_due(config: Config) -> datetime | None:
     return min(due, default=None)
 
 
+def remove_leftover_temp_files(output_dir: Path) -> list[Path]:
+    """Delete the temporary files of a write that a killed process left (`.name.XXXX.tmp`).
+
+    Only under the writer lock: a writer's temporary file exists for a moment by design.
+    """
+    removed = []
+    if not output_dir.is_dir():
+        return removed
+    for path in output_dir.rglob(".*.tmp"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                path.unlink()
+            except OSError as e:
+                log.warning("%s: cannot remove a leftover temporary file: %s", path, e)
+                continue
+            removed.append(path)
+            log.info("%s: removed, left by an interrupted write", path)
+    return removed
+
+
 def run_daemon(
     config: Config,
     options: DaemonOptions | None = None,
@@ -232,6 +252,8 @@ def run_daemon(
         stop.set()
 
     with writer_lock(config.database, timeout=0, role="daemon"):
+        with writer_lock(config.database, timeout=options.lock_timeout):
+            remove_leftover_temp_files(config.output_dir)
         daemon = Daemon(config, options, serving=config.output_dir if serve_at else None)
         server = None
         if serve_at is not None:

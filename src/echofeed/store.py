@@ -322,9 +322,7 @@ class Store:
                 "update stories set duplicate_of = ? where key = ?",
                 [None if heir == row["key"] else heir, row["key"]],
             )
-        self.db.execute(
-            "delete from story_topics where story_key in (select key from prune_keys)"
-        )
+        self.db.execute("delete from story_topics where story_key in (select key from prune_keys)")
         self.db.execute("delete from stories where key in (select key from prune_keys)")
         self.db.execute("delete from prune_keys")
         return len(keys)
