@@ -19,6 +19,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 from werkzeug import Request, Response
 
@@ -287,3 +288,22 @@ def test_bad_config_edit_is_reported_and_the_old_config_kept(newsroom, tmp_path,
         lambda: titles(feeds, "topic/config.atom") == ["Still Running On The Old Config"],
         "the new topic's feed",
     )
+
+
+def test_daemon_serve_refreshes_and_serves_in_one_process(newsroom, tmp_path, start_daemon):
+    daemon = start_daemon(newsroom(refresh_interval="1h"), "--serve", "--port", "0")
+    daemon.wait_for(lambda: re.search(r"serving \S+ at (http://\S+)", daemon.log), "the server")
+    base = re.search(r"serving \S+ at (http://\S+)", daemon.log).group(1)
+    write_seed(tmp_path / "seeds", "001_00000000000000d4.txt", "Served Fresh From The Daemon")
+
+    def served() -> bool:
+        response = requests.get(base + "all.atom", timeout=5)
+        return response.status_code == 200 and b"Served Fresh From The Daemon" in response.content
+
+    daemon.wait_for(served, "the new seed served over HTTP")
+    response = requests.get(base + "all.atom", timeout=5)
+    assert response.headers["Content-Type"].startswith("application/atom+xml")
+    daemon.process.send_signal(signal.SIGINT)
+    assert daemon.process.wait(timeout=BOUND) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(base + "all.atom", timeout=5)
