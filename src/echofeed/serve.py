@@ -44,6 +44,8 @@ COMPRESSIBLE = ("text/", "application/atom+xml", "application/feed+json", "appli
                 "application/xslt+xml", "image/svg+xml", "application/json")  # fmt: skip
 GZIP_MIN_BYTES = 256  # below this gzip saves nothing worth a CPU cycle
 MAX_FILE_BYTES = 64 * 1024 * 1024  # what we read into memory to answer one request
+GZIP_CACHE_ENTRIES = 512  # compressed bodies kept; old versions of a file age out
+GZIP_CACHE_BYTES = 32 * 1024 * 1024
 CACHE_CONTROL = "public, max-age=60"  # readers revalidate cheaply with the validators
 
 StartResponse = Callable[..., Any]
@@ -56,6 +58,7 @@ class FeedServer:
         self.root = Path(output_dir).resolve()
         # Compressed bodies by (path, etag): feeds are read far more often than written.
         self._gzipped: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._gzipped_bytes = 0
         self._gzipped_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -137,9 +140,14 @@ class FeedServer:
         # mtime=0 keeps the bytes the same for the same file, so the ETag holds.
         compressed = gzip.compress(body, compresslevel=6, mtime=0)
         with self._gzipped_lock:
-            self._gzipped[key] = compressed
-            while len(self._gzipped) > 256:
-                self._gzipped.popitem(last=False)
+            if key not in self._gzipped:
+                self._gzipped[key] = compressed
+                self._gzipped_bytes += len(compressed)
+            while len(self._gzipped) > GZIP_CACHE_ENTRIES or (
+                self._gzipped_bytes > GZIP_CACHE_BYTES and len(self._gzipped) > 1
+            ):
+                _, dropped = self._gzipped.popitem(last=False)
+                self._gzipped_bytes -= len(dropped)
         return compressed
 
 
