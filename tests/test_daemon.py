@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,9 @@ import requests
 import yaml
 from werkzeug import Request, Response
 
+from echofeed.config import load_config
+from echofeed.daemon import Daemon as DaemonLoop
+from echofeed.daemon import DaemonOptions
 from echofeed.lock import writer_lock
 
 from .conftest import write_seed
@@ -307,3 +311,24 @@ def test_daemon_serve_refreshes_and_serves_in_one_process(newsroom, tmp_path, st
     assert daemon.process.wait(timeout=BOUND) == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(base + "all.atom", timeout=5)
+
+
+def test_a_network_outage_does_not_make_every_tick_a_pass(newsroom, tmp_path):
+    # In-process: the decision logic alone, ticked by hand.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # nothing listens there once closed
+    config = load_config(newsroom(refresh_interval="1h", sources=[
+        {"name": "A", "url": f"http://127.0.0.1:{closed_port}/a.xml", "interval": "1s"},
+        {"name": "B", "url": f"http://127.0.0.1:{closed_port}/b.xml", "interval": "1s"},
+    ]))  # fmt: skip
+    daemon = DaemonLoop(config, DaemonOptions(tick_seconds=0.1))
+    daemon.tick()
+    assert daemon.passes == 1
+    for _ in range(5):
+        daemon.tick()
+    assert daemon.passes == 1  # the sources wait; they are not hammered every tick
+    write_seed(tmp_path / "seeds", "001_00000000000000d5.txt", "Published Despite The Outage")
+    daemon.tick()
+    assert daemon.passes == 2
+    assert titles(tmp_path / "feeds") == ["Published Despite The Outage"]

@@ -43,6 +43,9 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_FAILURE = 60.0  # seconds before a pass that failed as a whole is tried again
+# A network outage does not move the sources' next try (it is not their fault), so
+# without a pause every tick would find them due and try them all again.
+OUTAGE_PAUSE = 60.0
 
 Stamp = tuple[int, int, int] | None
 
@@ -93,6 +96,7 @@ class Daemon:
         self.last_pass = 0.0
         self.next_source_due: datetime | None = None
         self.retry_at = 0.0
+        self.sources_paused_until = 0.0
         self.previous_problems: set[str] = set()
         self.passes = 0
         # idle is clear while a pass runs; stopping, once set, keeps new passes from starting.
@@ -148,7 +152,11 @@ class Daemon:
             return self.pending_reason
         if folder_stamp(self.config.seeds_dir) != self.seeds_stamp:
             return "seeds changed"
-        if self.next_source_due is not None and datetime.now(UTC) >= self.next_source_due:
+        if (
+            self.next_source_due is not None
+            and datetime.now(UTC) >= self.next_source_due
+            and now >= self.sources_paused_until
+        ):
             return "sources due"
         if now - self.last_pass >= self.config.refresh_interval:
             return "refresh interval"
@@ -184,6 +192,8 @@ class Daemon:
         self.seeds_stamp = seeds_stamp
         self.pending_reason = None
         self.last_pass = time.monotonic()
+        if report.outage:
+            self.sources_paused_until = self.last_pass + OUTAGE_PAUSE
         self._log_problems(report)
         return report
 
