@@ -14,10 +14,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from . import __version__, pipeline, progress
+from . import __version__, pipeline
 from .config import Config, load_config
 from .errors import ConfigError, EchofeedError
 from .logs import level_for, setup_logging
+from .progress import print_summary, refresh_with_progress
 from .store import Store
 
 log = logging.getLogger("echofeed")
@@ -83,7 +84,7 @@ def refresh(ctx: click.Context, force: bool, lock_timeout: float) -> None:
         if console is None:
             report = pipeline.refresh(config, force=force, lock_timeout=lock_timeout)
         else:
-            report = progress.refresh_with_progress(
+            report = refresh_with_progress(
                 config, console, force=force, lock_timeout=lock_timeout
             )
     except EchofeedError as e:
@@ -91,7 +92,7 @@ def refresh(ctx: click.Context, force: bool, lock_timeout: float) -> None:
     if console is None:
         click.echo(report.summary())
     else:
-        progress.print_summary(report, Console())
+        print_summary(report, Console())
 
 
 @cli.command()

@@ -36,7 +36,7 @@ from .publish import (
     write_if_changed,
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
-from .store import SeedFileState, SourceState, Store, from_text, to_text
+from .store import SeedFileState, SourceState, Store
 from .topics import Sorter
 
 log = logging.getLogger(__name__)
@@ -149,11 +149,11 @@ def refresh(
 def prune_expired(store: Store, config: Config, now: datetime) -> int:
     """Apply retention_days, at most once per PRUNE_EVERY (it scans every stored story)."""
     last = store.get_meta("pruned_at")
-    if last and timedelta(0) <= now - from_text(last) < PRUNE_EVERY:
+    if last and timedelta(0) <= now - datetime.fromisoformat(last) < PRUNE_EVERY:
         return 0
     with store.transaction():
         pruned = store.prune_external(now - timedelta(days=config.retention_days))
-        store.set_meta("pruned_at", to_text(now))
+        store.set_meta("pruned_at", now.isoformat())
     return pruned
 
 
