@@ -84,3 +84,26 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
         holder.kill()
         holder.wait(10)
         holder.stdout.close()
+
+
+def test_the_lock_file_is_gone_after_release_and_exclusion_holds_under_contention(tmp_path):
+    database = tmp_path / "echofeed.db"
+    inside, overlaps, rounds = [0], [], []
+
+    def writer() -> None:
+        for _ in range(25):
+            with writer_lock(database, timeout=30):
+                inside[0] += 1
+                if inside[0] != 1:
+                    overlaps.append(inside[0])
+                time.sleep(0.001)
+                inside[0] -= 1
+                rounds.append(1)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(rounds) == 100 and overlaps == []
+    assert list(tmp_path.iterdir()) == []  # nothing left next to the database
