@@ -84,9 +84,7 @@ def refresh(ctx: click.Context, force: bool, lock_timeout: float) -> None:
         if console is None:
             report = pipeline.refresh(config, force=force, lock_timeout=lock_timeout)
         else:
-            report = refresh_with_progress(
-                config, console, force=force, lock_timeout=lock_timeout
-            )
+            report = refresh_with_progress(config, console, force=force, lock_timeout=lock_timeout)
     except EchofeedError as e:
         _fail(e)
     if console is None:
