@@ -25,6 +25,7 @@ from . import dedup
 from .config import Config, SourceConfig
 from .errors import EchofeedError, FetchError, SeedError, SourceError
 from .fetch import Fetcher, FetchResult, Validators
+from .lock import writer_lock
 from .model import Entry, Story
 from .pages import render_article, render_index
 from .parse import ParsedFeed, parse_feed
@@ -52,6 +53,7 @@ from .websub import ping_hub
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(minutes=1)
+PRUNE_EVERY = timedelta(hours=1)
 Outcome = str  # "new" | "updated" | "duplicate" | "unchanged"
 
 
@@ -82,6 +84,7 @@ class RefreshReport:
     warnings: list[str] = field(default_factory=list)
     outage: str | None = None
     resorted: int = 0
+    pruned: int = 0  # expired external stories deleted (retention_days)
     seconds: float = 0.0
     output_dir: Path | None = None
 
@@ -134,25 +137,55 @@ def refresh(
     force: bool = False,
     only_due: bool = False,
     progress: ProgressCallback | None = None,
+    lock_timeout: float = 30.0,
 ) -> RefreshReport:
-    """Ingest every seed and due source once, then republish every feed.
+    """Ingest every seed and due source once, prune expired stories, republish every feed.
 
     `force` fetches sources even while they back off after failures;
     `only_due` (the daemon) fetches only sources whose interval has passed.
+    The whole pass holds the writer lock (see `lock`); waiting more than
+    `lock_timeout` seconds for it raises LockError.
     """
     started = time.monotonic()
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     report = RefreshReport(output_dir=config.output_dir)
     sorter = Sorter.from_config(config)
-    with Store(config.database) as store:
+    with writer_lock(config.database, timeout=lock_timeout), Store(config.database) as store:
         report.resorted = resort_if_rules_changed(store, sorter, config)
         rekey_if_rules_changed(store, config)
         ingest_seeds(config, store, sorter, now, report)
         ingest_sources(config, store, sorter, now, report, force=force, only_due=only_due,
                        progress=progress)  # fmt: skip
+        report.pruned = prune_expired(store, config, now)
         report.published = publish_all(config, store, report)
     report.seconds = time.monotonic() - started
+    log.info("%s", pass_line(report))
     return report
+
+
+def prune_expired(store: Store, config: Config, now: datetime) -> int:
+    """Apply retention_days, at most once per PRUNE_EVERY (it scans every stored story)."""
+    last = store.get_meta("pruned_at")
+    if last and timedelta(0) <= now - datetime.fromisoformat(last) < PRUNE_EVERY:
+        return 0
+    with store.transaction():
+        pruned = store.prune_external(now - timedelta(days=config.retention_days))
+        store.set_meta("pruned_at", now.isoformat())
+    return pruned
+
+
+def pass_line(report: RefreshReport) -> str:
+    """The pass in one log line: what changed and how long it took."""
+    c = report.counts
+    fetched = [s for s in report.sources if s.status not in ("skipped", "gone")]
+    failed = sum(1 for s in report.sources if s.status in ("failed", "gone"))
+    feeds = len(report.published.written) if report.published else 0
+    return (
+        f"pass: {c['new']} new, {c['updated']} updated, {c['duplicate']} duplicate, "
+        f"{report.withdrawn} withdrawn, {report.pruned} pruned; seeds {report.seeds_read} read, "
+        f"{len(report.seed_errors)} rejected; sources {len(fetched)} fetched, {failed} failed; "
+        f"{feeds} feeds written; {report.seconds:.2f}s"
+    )
 
 
 # -- normalize, dedup, store -------------------------------------------------

@@ -371,6 +371,51 @@ class Store:
             )
         return gone
 
+    def prune_external(self, older_than: datetime) -> int:
+        """Delete external stories published and last seen in their feed before `older_than`.
+
+        Seeds are never pruned, withdrawn ones included. A story its source still
+        carries stays even when old, or the next fetch would bring it back as new:
+        one seen in the source's latest parsed body (the newest last_seen of that
+        source) while the source answered since the cutoff (an unchanged body or a
+        304 does not touch last_seen). When a pruned story was the record of copies
+        that stay, the oldest of them becomes the record. Returns how many went.
+        """
+        cutoff = to_text(older_than)
+        keys = [
+            row["key"]
+            for row in self.db.query(
+                "select s.key from stories s "
+                "left join (select source, max(last_seen) as latest from stories "
+                "  where kind = 'feed' group by source) l on l.source = s.source "
+                "left join sources src on src.url = s.source "
+                "where s.kind = 'feed' and s.published < :cutoff and s.last_seen < :cutoff "
+                "and not (s.last_seen = l.latest and coalesce(src.last_success, '') >= :cutoff)",
+                {"cutoff": cutoff},
+            )
+        ]
+        if not keys:
+            return 0
+        self.db.execute("create temp table if not exists prune_keys (key text primary key)")
+        self.db.execute("delete from prune_keys")
+        self.db.conn.executemany("insert into prune_keys values (?)", ((k,) for k in keys))
+        orphaned = self.db.query(
+            "select s.key, s.duplicate_of from stories s join prune_keys p "
+            "on p.key = s.duplicate_of where s.key not in (select key from prune_keys) "
+            "order by s.duplicate_of, s.first_seen, s.key"
+        )
+        heirs: dict[str, str] = {}
+        for row in list(orphaned):
+            heir = heirs.setdefault(row["duplicate_of"], row["key"])
+            self.db.execute(
+                "update stories set duplicate_of = ? where key = ?",
+                [None if heir == row["key"] else heir, row["key"]],
+            )
+        self.db.execute("delete from story_topics where story_key in (select key from prune_keys)")
+        self.db.execute("delete from stories where key in (select key from prune_keys)")
+        self.db.execute("delete from prune_keys")
+        return len(keys)
+
     def iter_sortable(self) -> Iterator[dict[str, Any]]:
         """Every story's sorting inputs, oldest first, for a re-sort after the rules change."""
         yield from self.db.query(
