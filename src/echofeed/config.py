@@ -389,5 +389,5 @@ def _parse_fetch(top: _Reader) -> FetchConfig:
         max_redirects=number("max_redirects", defaults.max_redirects, integer=True),
         concurrency=number("concurrency", defaults.concurrency, minimum=1, integer=True),
         per_host=number("per_host", defaults.per_host, minimum=1, integer=True),
-        backoff_max=number("backoff_max", defaults.backoff_max, minimum=1),
+        backoff_max=reader.duration("backoff_max", defaults.backoff_max),
     )
