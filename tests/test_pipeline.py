@@ -243,5 +243,7 @@ def test_paths_in_config_are_relative_to_the_config_file(
 def test_backoff_max_takes_a_duration_or_seconds(newsroom):
     assert load_config(newsroom(fetch={"backoff_max": "2h"})).fetch.backoff_max == 7200
     assert load_config(newsroom(fetch={"backoff_max": 90})).fetch.backoff_max == 90
-    result = CliRunner().invoke(cli, ["-c", str(newsroom(fetch={"backoff_max": "soon"})), "refresh"])
+    result = CliRunner().invoke(
+        cli, ["-c", str(newsroom(fetch={"backoff_max": "soon"})), "refresh"]
+    )
     assert result.exit_code == 2 and "fetch.backoff_max" in result.output
