@@ -748,9 +748,17 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             section=spec.name if spec.kind == "section" else None,
             topic=spec.name if spec.kind == "topic" else None,
         )
-        head_keys, pages = paginate(timeline, config.entries_per_feed)
+        frozen = store.archive_pages(spec.relpath)
+        head_keys, to_freeze, open_page = paginate(timeline, config.entries_per_feed, frozen)
+        if to_freeze:
+            # Frozen before any file is written: a pass killed in between leaves
+            # pages the next pass renders, never a page whose stories could move.
+            with store.transaction():
+                for number, page_keys in enumerate(to_freeze, start=len(frozen) + 1):
+                    store.freeze_archive_page(spec.relpath, number, page_keys)
+        pages = [*frozen, *to_freeze, *([open_page] if open_page else [])]
         for number, page_keys in enumerate(pages, start=1):
-            page = newest_first(store.stories_by_keys(page_keys))
+            page = newest_first(store.archive_stories(page_keys))
             relpath = spec.archive_relpath(number)
             fingerprint = archive_fingerprint(config, spec, number, page)
             if archive_is_current(config.output_dir, relpath, fingerprint):
