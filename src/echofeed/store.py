@@ -391,7 +391,9 @@ class Store:
         one seen in the source's latest parsed body (the newest last_seen of that
         source) while the source answered since the cutoff (an unchanged body or a
         304 does not touch last_seen). When a pruned story was the record of copies
-        that stay, the oldest of them becomes the record. Returns how many went.
+        that stay, the oldest of them becomes the record. A pruned story that a
+        frozen archive page holds leaves a snapshot (see `archive_stories`).
+        Returns how many went.
         """
         cutoff = to_text(older_than)
         keys = [
@@ -511,8 +513,8 @@ class Store:
         """Keys of the live stories of record, in the order they were first seen.
 
         This is the archive order: a new story is always added at the end (ties
-        within one pass go by published date), so fixed-size pages counted from
-        the oldest keep their stories as new ones arrive.
+        within one pass go by published date). Stories already on a frozen archive
+        page (`archive_pages`) are in it too; the caller pages the others after them.
         """
         where = ["s.duplicate_of is null", "s.withdrawn = 0"]
         params: list[Any] = []
