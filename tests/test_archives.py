@@ -117,6 +117,52 @@ def test_retention_keeps_complete_archive_pages_as_they_were(newsroom, tmp_path,
     assert read_exactly_once(feeds) == expected | {f"https://wire.example/m{n}" for n in range(3)}
 
 
+def test_copy_that_inherits_a_pruned_archived_record_is_not_published_again(
+    newsroom, tmp_path, httpserver
+):
+    first = Feed(httpserver, "/first.xml", rss(
+        ("a0", "Bridge Opens After Ten Years", T0 - timedelta(days=5)),
+        *[(f"a{n}", f"First wire story {n}", T0 - timedelta(days=5, hours=-n)) for n in (1, 2, 3)],
+    ))  # fmt: skip
+    second = Feed(httpserver, "/second.xml", rss(
+        ("b1", "Bridge Opens After Ten Years", T0 - timedelta(days=4)),
+    ))  # fmt: skip
+    config = load_config(newsroom(
+        sources=[{"name": "First", "url": first.url, "interval": "1h"},
+                 {"name": "Second", "url": second.url, "interval": "1h"}],
+        retention_days=30, entries_per_feed=2,
+    ))  # fmt: skip
+    feeds = tmp_path / "feeds"
+    report = refresh(config, now=T0)
+    assert report.counts == {"new": 4, "duplicate": 1, "updated": 0, "unchanged": 0}
+    first_ids = {f"https://wire.example/a{n}" for n in range(4)}
+    assert read_exactly_once(feeds) == first_ids
+    before = archive_files(feeds)
+    assert sorted(before) == ["1.atom"]
+    [bridge] = [e for e in entries(feeds / "archive/all/1.atom") if e["title"].startswith("Bridge")]
+    assert ("related", "https://wire.example/b1") in bridge["links"]
+
+    # First drops everything old; Second still carries its copy, which becomes the
+    # story of record when First's is pruned. Readers already have the story on
+    # page 1: the copy must not come back as a new entry.
+    first.body = rss(("a9", "First wire later", T0 + timedelta(days=39)))
+    second.body = rss(("b1", "Bridge Opens After Ten Years", T0 - timedelta(days=4)),
+                      ("b2", "Second wire later", T0 + timedelta(days=39)))  # fmt: skip
+    report = refresh(config, now=T0 + timedelta(days=40))
+    assert report.pruned == 4, report.summary()
+    with sqlite3.connect(tmp_path / "echofeed.db") as db:
+        [[record]] = db.execute("select duplicate_of from stories where link like '%/b1'")
+        signatures_left = db.execute("select count(*) from story_signatures where story_key "
+                                     "not in (select key from stories)").fetchone()[0]  # fmt: skip
+    assert record is None and signatures_left == 0
+    validate_output(feeds)
+    assert archive_files(feeds) == before
+    assert read_exactly_once(feeds) == {
+        "https://wire.example/a0", "https://wire.example/a1",
+        "https://wire.example/a9", "https://wire.example/b2",
+    }  # fmt: skip
+
+
 def test_withdrawn_seed_is_retracted_from_its_page_and_no_other_page_moves(newsroom, tmp_path):
     config = load_config(newsroom(entries_per_feed=2))
     seeds = tmp_path / "seeds"

@@ -749,6 +749,9 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             topic=spec.name if spec.kind == "topic" else None,
         )
         frozen = store.archive_pages(spec.relpath)
+        # A copy that took over from a pruned archived story is that story: archived.
+        heirs = store.archive_heirs(spec.relpath)
+        timeline = [key for key in timeline if key not in heirs]
         head_keys, to_freeze, open_page = paginate(timeline, config.entries_per_feed, frozen)
         if to_freeze:
             # Frozen before any file is written: a pass killed in between leaves

@@ -16,6 +16,8 @@ Tables:
   (feed, page number, position, story key). Written once, when the page fills.
 - archive_snapshots: a pruned story that a frozen page holds, as it was when
   pruned (JSON), so the page can still be rendered once its row is gone.
+- archive_heirs: a copy that became the story of record when its record was
+  pruned (story_key), and the archived story it continues (heir_of).
 - meta: schema version and the fingerprint of the sorting rules.
 
 SQLite runs in WAL mode; callers group the writes of one source in one
@@ -190,6 +192,9 @@ class Store:
             )  # fmt: skip
             db["archive_snapshots"].create(
                 {"story_key": str, "story": str}, pk="story_key", if_not_exists=True
+            )
+            db["archive_heirs"].create(
+                {"story_key": str, "heir_of": str}, pk="story_key", if_not_exists=True
             )
             for table, columns in (
                 ("archive_pages", ["story_key"]),
@@ -438,6 +443,18 @@ class Store:
                 "update stories set duplicate_of = ? where key = ?",
                 [None if heir == row["key"] else heir, row["key"]],
             )
+        # An heir of a story on a frozen page is that story still: the feeds that
+        # archived it must not publish it again as a new entry (see archive_heirs).
+        self.db.conn.executemany(
+            "insert or replace into archive_heirs (story_key, heir_of) select ?, root from "
+            "(select coalesce((select heir_of from archive_heirs where story_key = ?), ?) "
+            "as root) where root in (select story_key from archive_pages)",
+            [(heir, pruned, pruned) for pruned, heir in heirs.items()],
+        )
+        self.db.execute("delete from archive_heirs where story_key in (select key from prune_keys)")
+        self.db.execute(
+            "delete from story_signatures where story_key in (select key from prune_keys)"
+        )
         self.db.execute("delete from story_topics where story_key in (select key from prune_keys)")
         self.db.execute("delete from stories where key in (select key from prune_keys)")
         self.db.execute("delete from prune_keys")
@@ -544,6 +561,17 @@ class Store:
                 pages.append([])
             pages[row["number"] - 1].append(row["story_key"])
         return pages
+
+    def archive_heirs(self, feed: str) -> set[str]:
+        """Stories of record that continue a pruned story on one of `feed`'s frozen pages."""
+        return {
+            row["story_key"]
+            for row in self.db.query(
+                "select h.story_key from archive_heirs h join archive_pages p "
+                "on p.story_key = h.heir_of where p.feed = ?",
+                [feed],
+            )
+        }
 
     def freeze_archive_page(self, feed: str, number: int, keys: Sequence[str]) -> None:
         """Record page `number` of `feed` as complete: it holds these stories for good."""
