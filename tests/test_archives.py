@@ -286,6 +286,19 @@ def test_resort_keeps_frozen_membership_and_every_entry_once(newsroom, tmp_path)
     assert read_exactly_once(feeds, "topic/bridges.atom") == {
         article(n) for n in (0, 1, 2, 3, 4, 6, 7)
     }
+    pages = {name: page_ids(feeds, f"archive/topic/bridges/{name}") for name in ("1.atom",
+             "2.atom", "3.atom")}  # fmt: skip
+
+    # A topic taken out of the config takes its feed and archive with it; put back,
+    # it gets its complete pages back as they were.
+    refresh(load_config(newsroom(entries_per_feed=2)), now=T0 + timedelta(hours=3))
+    assert not [p for p in feeds.rglob("*") if p.is_file() and "topic" in p.parts]
+    refresh(config, now=T0 + timedelta(hours=4))
+    for name, ids in pages.items():
+        assert page_ids(feeds, f"archive/topic/bridges/{name}") == ids
+    assert read_exactly_once(feeds, "topic/bridges.atom") == {
+        article(n) for n in (0, 1, 2, 3, 4, 6, 7)
+    }
 
 
 def test_only_rendered_config_keys_rewrite_archive_pages(newsroom, tmp_path):
