@@ -117,6 +117,30 @@ def test_retention_keeps_complete_archive_pages_as_they_were(newsroom, tmp_path,
     assert read_exactly_once(feeds) == expected | {f"https://wire.example/m{n}" for n in range(3)}
 
 
+def test_section_whose_stories_are_all_pruned_keeps_its_archive(newsroom, tmp_path, httpserver):
+    wire = Feed(httpserver, "/wire.xml", rss(
+        *[(f"s{n}", f"Match report {n}", T0 - timedelta(hours=9 - n)) for n in range(4)]
+    ))  # fmt: skip
+    source = {"name": "Wire", "url": wire.url, "section": "Sport"}
+    config = load_config(newsroom(sources=[source], retention_days=30, entries_per_feed=2))
+    feeds = tmp_path / "feeds"
+    refresh(config, now=T0)
+    before = archive_files(feeds, "section/sport")
+    assert sorted(before) == ["1.atom"]
+
+    # The source leaves the config and its stories expire: nothing is filed in Sport
+    # any more, but the section's complete page stays published, linked from its feed.
+    config = load_config(newsroom(sources=[], retention_days=30, entries_per_feed=2))
+    report = refresh(config, now=T0 + timedelta(days=40))
+    assert report.pruned == 4, report.summary()
+    validate_output(feeds)
+    assert archive_files(feeds, "section/sport") == before
+    assert entries(feeds / "section/sport.atom") == []
+    assert read_exactly_once(feeds, "section/sport.atom") == {
+        "https://wire.example/s0", "https://wire.example/s1",
+    }  # fmt: skip
+
+
 def test_copy_that_inherits_a_pruned_archived_record_is_not_published_again(
     newsroom, tmp_path, httpserver
 ):

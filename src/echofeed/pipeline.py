@@ -717,8 +717,16 @@ def plan_feeds_keeping_slugs(
     config: Config, store: Store
 ) -> tuple[list[FeedSpec], tuple[str, ...]]:
     """plan_feeds, with every section and topic keeping the file name it was first given."""
-    book = SlugBook(store.feed_slugs())
-    specs, warnings = plan_feeds(config, store.sections(), book)
+    slugs = store.feed_slugs()
+    book = SlugBook(slugs)
+    # A section whose stories were all pruned keeps its feed while it has
+    # complete archive pages: they are not taken down with it.
+    archived = store.archived_feeds()
+    sections = [*store.sections(), *(
+        name for (kind, _), (name, slug) in slugs.items()
+        if kind == "section" and f"section/{slug}.atom" in archived
+    )]  # fmt: skip
+    specs, warnings = plan_feeds(config, sections, book)
     with store.transaction():
         store.add_feed_slugs(book.added)
     for warning in warnings:

@@ -562,6 +562,10 @@ class Store:
             pages[row["number"] - 1].append(row["story_key"])
         return pages
 
+    def archived_feeds(self) -> set[str]:
+        """The relpaths of every feed that has a frozen archive page."""
+        return {row["feed"] for row in self.db.query("select distinct feed from archive_pages")}
+
     def archive_heirs(self, feed: str) -> set[str]:
         """Stories of record that continue a pruned story on one of `feed`'s frozen pages."""
         return {
