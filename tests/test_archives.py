@@ -56,6 +56,8 @@ def test_paginate_keeps_frozen_pages_and_pages_new_keys_after_them():
     assert paginate(live, 2, frozen) == (["k8", "k9"], [["k4", "k5"], ["k6", "k7"]], [])
     # A story that came back (a re-filed copy, a restored seed) stays on its page.
     assert paginate(["k1", "k4"], 2, frozen) == (["k4"], [], [])
+    # entries_per_feed raised to 3: complete pages keep their 2, later pages hold 3.
+    assert paginate(keys, 3, frozen) == (["k6", "k7", "k8"], [], ["k4", "k5"])
     with pytest.raises(ValueError):
         paginate(keys, 0)
 
