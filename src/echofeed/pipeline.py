@@ -717,8 +717,16 @@ def plan_feeds_keeping_slugs(
     config: Config, store: Store
 ) -> tuple[list[FeedSpec], tuple[str, ...]]:
     """plan_feeds, with every section and topic keeping the file name it was first given."""
-    book = SlugBook(store.feed_slugs())
-    specs, warnings = plan_feeds(config, store.sections(), book)
+    slugs = store.feed_slugs()
+    book = SlugBook(slugs)
+    # A section whose stories were all pruned keeps its feed while it has
+    # complete archive pages: they are not taken down with it.
+    archived = store.archived_feeds()
+    sections = [*store.sections(), *(
+        name for (kind, _), (name, slug) in slugs.items()
+        if kind == "section" and f"section/{slug}.atom" in archived
+    )]  # fmt: skip
+    specs, warnings = plan_feeds(config, sections, book)
     with store.transaction():
         store.add_feed_slugs(book.added)
     for warning in warnings:
@@ -748,9 +756,20 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             section=spec.name if spec.kind == "section" else None,
             topic=spec.name if spec.kind == "topic" else None,
         )
-        head_keys, pages = paginate(timeline, config.entries_per_feed)
+        frozen = store.archive_pages(spec.relpath)
+        # A copy that took over from a pruned archived story is that story: archived.
+        heirs = store.archive_heirs(spec.relpath)
+        timeline = [key for key in timeline if key not in heirs]
+        head_keys, to_freeze, open_page = paginate(timeline, config.entries_per_feed, frozen)
+        if to_freeze:
+            # Frozen before any file is written: a pass killed in between leaves
+            # pages the next pass renders, never a page whose stories could move.
+            with store.transaction():
+                for number, page_keys in enumerate(to_freeze, start=len(frozen) + 1):
+                    store.freeze_archive_page(spec.relpath, number, page_keys)
+        pages = [*frozen, *to_freeze, *([open_page] if open_page else [])]
         for number, page_keys in enumerate(pages, start=1):
-            page = newest_first(store.stories_by_keys(page_keys))
+            page = newest_first(store.archive_stories(page_keys))
             relpath = spec.archive_relpath(number)
             fingerprint = archive_fingerprint(config, spec, number, page)
             if archive_is_current(config.output_dir, relpath, fingerprint):

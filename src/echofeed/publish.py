@@ -12,11 +12,14 @@ so the same stories always give the same bytes.
 
 Paging (RFC 5005 archived feeds): a feed's stories are kept in the order they
 were first seen. The newest `entries_per_feed` form the subscription document;
-everything older is cut into pages of `entries_per_feed` counted from the
-oldest, `archive/<feed>/1.atom` being the oldest. New stories only ever go to
-the end, so a full page keeps the same stories for good; the head links to the
-newest page with `prev-archive`, each page to the one before it, and the head
-and the pages never share a story.
+everything older goes to archive pages, `archive/<feed>/1.atom` being the
+oldest. Once a page holds `entries_per_feed` stories it is complete and its
+membership is frozen in the database: later stories are paged after it,
+whatever happens to the stories before it (pruned, withdrawn, merged, moved to
+another section), so a complete page keeps its stories for good. Its bytes
+change only when a story on it changes (see `archive_fingerprint`). The head
+links to the newest page with `prev-archive`, each page to the one before it,
+and no story is on two documents of the same feed.
 """
 
 from __future__ import annotations
@@ -133,19 +136,27 @@ def alternate_url(config: Config, story: Story) -> str:
     return story.link
 
 
-def paginate(keys: Sequence[str], per_page: int) -> tuple[list[str], list[list[str]]]:
-    """Split a feed's keys (oldest first) into the head and the archive pages.
+def paginate(
+    keys: Sequence[str], per_page: int, frozen: Sequence[Sequence[str]] = ()
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """Split a feed's live keys (oldest first) around its frozen archive pages.
 
-    The head is the newest `per_page`; the rest is cut into pages of `per_page`
-    counted from the oldest, so page k holds the same keys once it is full. The
-    newest page may be partial: it fills up as stories leave the head.
+    Returns (head, pages to freeze now, open page). Keys already on a frozen
+    page stay there and are left out of the rest. Of the others, the head is
+    the newest `per_page`; the older ones fill pages of `per_page` after the
+    frozen ones: each full one is to be frozen now (it becomes page
+    len(frozen) + 1, + 2, ...), and what is left is the open page, which fills
+    up as stories leave the head (empty when nothing is left).
     """
     if per_page < 1:
         raise ValueError("per_page must be at least 1")
-    split = max(0, len(keys) - per_page)
-    archived = list(keys[:split])
-    pages = [archived[i : i + per_page] for i in range(0, len(archived), per_page)]
-    return list(keys[split:]), pages
+    placed = {key for page in frozen for key in page}
+    unplaced = [key for key in keys if key not in placed]
+    split = max(0, len(unplaced) - per_page)
+    archived = unplaced[:split]
+    full = len(archived) - len(archived) % per_page
+    to_freeze = [archived[i : i + per_page] for i in range(0, full, per_page)]
+    return unplaced[split:], to_freeze, archived[full:]
 
 
 def newest_first(stories: Iterable[Story]) -> list[Story]:
@@ -251,11 +262,16 @@ def archive_fingerprint(
 ) -> str:
     """Names everything an archive page is made of: same fingerprint, same bytes.
 
-    A full page rarely changes, and rendering every page of every feed on every
-    pass would cost far more than the rest of the pass; the fingerprint lets us
-    skip pages whose inputs are those of the file already on disk.
+    Rendering every page of every feed on every pass would cost far more than
+    the rest of the pass; the fingerprint lets us skip pages whose inputs are
+    those of the file already on disk. It covers only what a page renders: the
+    config keys it shows (an edit of retention_days or of a source leaves the
+    archive alone), the feed, the page number and its stories as they are now
+    (an edited or re-filed story re-renders its page), and the echofeed version
+    (a sanitizer fix reaches old pages too).
     """
-    inputs = repr((__version__, config, spec, number, tuple(stories)))
+    shown = (config.base_url, config.language, config.feed_author, config.icon, config.logo)
+    inputs = repr((__version__, shown, spec, number, tuple(stories)))
     return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
 
 

@@ -12,6 +12,12 @@ Tables:
   a name that slugs alike later never renames an existing feed.
 - sources: per external source, HTTP validators and failure state.
 - seed_files: what was last seen of each seed file (size, mtime, hash, verdict).
+- archive_pages: the frozen membership of every complete RFC 5005 archive page
+  (feed, page number, position, story key). Written once, when the page fills.
+- archive_snapshots: a pruned story that a frozen page holds, as it was when
+  pruned (JSON), so the page can still be rendered once its row is gone.
+- archive_heirs: a copy that became the story of record when its record was
+  pruned (story_key), and the archived story it continues (heir_of).
 - meta: schema version and the fingerprint of the sorting rules.
 
 SQLite runs in WAL mode; callers group the writes of one source in one
@@ -180,7 +186,18 @@ class Store:
                 },
                 pk="name", if_not_exists=True,
             )  # fmt: skip
+            db["archive_pages"].create(
+                {"feed": str, "number": int, "position": int, "story_key": str},
+                pk=("feed", "number", "position"), if_not_exists=True,
+            )  # fmt: skip
+            db["archive_snapshots"].create(
+                {"story_key": str, "story": str}, pk="story_key", if_not_exists=True
+            )
+            db["archive_heirs"].create(
+                {"story_key": str, "heir_of": str}, pk="story_key", if_not_exists=True
+            )
             for table, columns in (
+                ("archive_pages", ["story_key"]),
                 ("stories", ["headline_key"]),
                 ("stories", ["duplicate_of", "withdrawn", "published"]),
                 ("stories", ["section"]),
@@ -379,7 +396,9 @@ class Store:
         one seen in the source's latest parsed body (the newest last_seen of that
         source) while the source answered since the cutoff (an unchanged body or a
         304 does not touch last_seen). When a pruned story was the record of copies
-        that stay, the oldest of them becomes the record. Returns how many went.
+        that stay, the oldest of them becomes the record. A pruned story that a
+        frozen archive page holds leaves a snapshot (see `archive_stories`).
+        Returns how many went.
         """
         cutoff = to_text(older_than)
         keys = [
@@ -399,6 +418,19 @@ class Store:
         self.db.execute("create temp table if not exists prune_keys (key text primary key)")
         self.db.execute("delete from prune_keys")
         self.db.conn.executemany("insert into prune_keys values (?)", ((k,) for k in keys))
+        # A complete archive page never loses a story to retention: what it
+        # renders of a pruned story is kept, the story itself (its signatures,
+        # topics, place in the live feeds) goes.
+        archived = list(
+            self.db.query(
+                "select s.* from stories s join prune_keys p on p.key = s.key "
+                "where s.key in (select story_key from archive_pages)"
+            )
+        )
+        self.db.conn.executemany(
+            "insert or replace into archive_snapshots (story_key, story) values (?, ?)",
+            [(story.key, _story_json(story)) for story in self._stories(archived)],
+        )
         orphaned = self.db.query(
             "select s.key, s.duplicate_of from stories s join prune_keys p "
             "on p.key = s.duplicate_of where s.key not in (select key from prune_keys) "
@@ -411,6 +443,18 @@ class Store:
                 "update stories set duplicate_of = ? where key = ?",
                 [None if heir == row["key"] else heir, row["key"]],
             )
+        # An heir of a story on a frozen page is that story still: the feeds that
+        # archived it must not publish it again as a new entry (see archive_heirs).
+        self.db.conn.executemany(
+            "insert or replace into archive_heirs (story_key, heir_of) select ?, root from "
+            "(select coalesce((select heir_of from archive_heirs where story_key = ?), ?) "
+            "as root) where root in (select story_key from archive_pages)",
+            [(heir, pruned, pruned) for pruned, heir in heirs.items()],
+        )
+        self.db.execute("delete from archive_heirs where story_key in (select key from prune_keys)")
+        self.db.execute(
+            "delete from story_signatures where story_key in (select key from prune_keys)"
+        )
         self.db.execute("delete from story_topics where story_key in (select key from prune_keys)")
         self.db.execute("delete from stories where key in (select key from prune_keys)")
         self.db.execute("delete from prune_keys")
@@ -486,8 +530,8 @@ class Store:
         """Keys of the live stories of record, in the order they were first seen.
 
         This is the archive order: a new story is always added at the end (ties
-        within one pass go by published date), so fixed-size pages counted from
-        the oldest keep their stories as new ones arrive.
+        within one pass go by published date). Stories already on a frozen archive
+        page (`archive_pages`) are in it too; the caller pages the others after them.
         """
         where = ["s.duplicate_of is null", "s.withdrawn = 0"]
         params: list[Any] = []
@@ -505,6 +549,69 @@ class Store:
             params,
         )
         return [row["key"] for row in rows]
+
+    def archive_pages(self, feed: str) -> list[list[str]]:
+        """The frozen pages of `feed` (its relpath), page 1 first, each a list of story keys."""
+        pages: list[list[str]] = []
+        for row in self.db.query(
+            "select number, story_key from archive_pages where feed = ? order by number, position",
+            [feed],
+        ):
+            while len(pages) < row["number"]:
+                pages.append([])
+            pages[row["number"] - 1].append(row["story_key"])
+        return pages
+
+    def archived_feeds(self) -> set[str]:
+        """The relpaths of every feed that has a frozen archive page."""
+        return {row["feed"] for row in self.db.query("select distinct feed from archive_pages")}
+
+    def archive_heirs(self, feed: str) -> set[str]:
+        """Stories of record that continue a pruned story on one of `feed`'s frozen pages."""
+        return {
+            row["story_key"]
+            for row in self.db.query(
+                "select h.story_key from archive_heirs h join archive_pages p "
+                "on p.story_key = h.heir_of where p.feed = ?",
+                [feed],
+            )
+        }
+
+    def freeze_archive_page(self, feed: str, number: int, keys: Sequence[str]) -> None:
+        """Record page `number` of `feed` as complete: it holds these stories for good."""
+        self.db.conn.executemany(
+            "insert into archive_pages (feed, number, position, story_key) values (?, ?, ?, ?)",
+            [(feed, number, position, key) for position, key in enumerate(keys)],
+        )
+
+    def archive_stories(self, keys: Iterable[str]) -> list[Story]:
+        """The stories of an archive page, in the order given: the stored version when
+        the story is still stored, else its snapshot from when it was pruned. Withdrawn
+        seeds are left out (a retraction reaches the archive too)."""
+        wanted = list(keys)
+        live = {story.key: story for story in self.stories_by_keys(wanted)}
+        withdrawn = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            withdrawn.update(
+                row["key"]
+                for row in self.db.query(
+                    f"select key from stories where withdrawn = 1 and key in ({marks})", chunk
+                )
+            )
+        missing = [key for key in wanted if key not in live]
+        snapshots: dict[str, Story] = {}
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                f"select story from archive_snapshots where story_key in ({marks})", chunk
+            ):
+                story = _story_from_json(row["story"])
+                snapshots[story.key] = story
+        found = {**snapshots, **live}
+        return [found[key] for key in wanted if key in found and key not in withdrawn]
 
     def stories_by_keys(self, keys: Iterable[str]) -> list[Story]:
         """The stories with these keys, in the order given (unknown keys are left out)."""
@@ -638,6 +745,30 @@ class Store:
             },
             pk="url",
         )  # fmt: skip
+
+
+def _story_json(story: Story) -> str:
+    return json.dumps(
+        {
+            "key": story.key, "atom_id": story.atom_id, "kind": story.kind,
+            "source_name": story.source_name, "origin_id": story.origin_id,
+            "headline": story.headline, "byline": story.byline, "section": story.section,
+            "body_html": story.body_html, "summary_html": story.summary_html,
+            "link": story.link, "published": to_text(story.published),
+            "updated": to_text(story.updated), "topics": list(story.topics),
+            "also_carried_by": [[c.name, c.link] for c in story.also_carried_by],
+        },
+        ensure_ascii=False,
+    )  # fmt: skip
+
+
+def _story_from_json(text: str) -> Story:
+    fields = json.loads(text)
+    fields["published"] = from_text(fields["published"])
+    fields["updated"] = from_text(fields["updated"])
+    fields["topics"] = tuple(fields["topics"])
+    fields["also_carried_by"] = tuple(SourceLink(n, link) for n, link in fields["also_carried_by"])
+    return Story(**fields)
 
 
 def _opt(when: datetime | None) -> str | None:
