@@ -230,8 +230,11 @@ def write_if_changed(output_dir: Path, relpath: str, content: bytes) -> bool:
 def safe_output_path(output_dir: Path, relpath: str) -> Path:
     """output_dir/relpath, refusing anything that would land outside output_dir."""
     root = output_dir.resolve()
+    if "\0" in relpath:  # checked first: resolve() raises a bare ValueError on a NUL
+        shown = relpath.replace("\0", "\\0")
+        raise PublishError(root / shown, "refusing to write outside the output folder")
     target = (root / relpath).resolve()
-    if "\0" in relpath or not target.is_relative_to(root) or target == root:
+    if not target.is_relative_to(root) or target == root:
         raise PublishError(root / relpath, "refusing to write outside the output folder")
     return target
 
