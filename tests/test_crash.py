@@ -179,13 +179,16 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path) -> None:
         stats = {"kills": 0, "finished first": 0, "nothing stored": 0, "stored, old feeds": 0,
                  "stored, new feeds": 0, "temp files left": 0}  # fmt: skip
         started = time.monotonic()
-        for round_number in range(KILLS):
+        upper = round_seconds * 1.1
+        round_number = 0
+        while stats["kills"] < KILLS and round_number < 2 * KILLS:
+            round_number += 1
             new_seed_ids = next_round()
             before = stored_origin_ids(database)
             old_feed = (output_dir / "all.atom").read_bytes()
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
-                time.sleep(rng.uniform(0.2, round_seconds * 1.1))
+                time.sleep(rng.uniform(0.2, max(upper, 0.3)))
                 finished = process.poll() is not None
                 process.send_signal(signal.SIGKILL)
             finally:
@@ -193,6 +196,8 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path) -> None:
                 process.wait(timeout=10)
             where = f"round {round_number}, ECHOFEED_CRASH_SEED={rng_seed}"
             stats["finished first" if finished else "kills"] += 1
+            # The machine is shared: when runs get faster than measured, aim earlier.
+            upper = upper * 0.8 if finished else min(upper * 1.1, round_seconds * 1.5)
 
             assert integrity(database) == "ok", where
             check_published_files(output_dir)
@@ -231,4 +236,4 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path) -> None:
         f"\ncrash test: {stats} in {time.monotonic() - started:.1f}s, round of work "
         f"{round_seconds:.2f}s, {len(published)} stories published, seed {rng_seed}"
     )
-    assert stats["kills"] >= KILLS // 2, f"most runs finished before the kill: {stats}"
+    assert stats["kills"] == KILLS, f"too many runs finished before the kill: {stats}"
