@@ -138,10 +138,10 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
+                conn.commit()
             except BaseException:
-                conn.rollback()
+                conn.rollback()  # also after a failed COMMIT, which leaves it open
                 raise
-            conn.commit()
         except sqlite3.DatabaseError as e:
             reason = f"write failed, nothing of it was kept: {e}{_disk_full_note(self.path)}"
             raise StoreError(self.path, reason) from e
