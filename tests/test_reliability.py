@@ -10,6 +10,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -339,3 +341,33 @@ def test_hostile_section_names_from_seeds_and_feeds_stay_inside_output_dir(
     # is rejected with a reason naming its file and line 2.
     assert {f"Seed story {i}" for i in range(len(HOSTILE_NAMES) - 1)} <= published
     assert "011_000000000000000b.txt:2: " in result.output
+
+
+def test_opening_a_new_database_while_another_pass_creates_it_waits(tmp_path):
+    """A cron refresh starting while the daemon creates the database must wait, not fail
+    with 'database is locked' (it did, one run in a dozen, before the schema was created
+    in an immediate transaction)."""
+    path = tmp_path / "echofeed.db"
+    creator = sqlite3.connect(path, isolation_level=None)
+    creator.execute("PRAGMA journal_mode=WAL")
+    creator.execute("BEGIN IMMEDIATE")
+    creator.execute("create table meta (key text primary key, value text)")
+    outcome: dict[str, object] = {}
+
+    def open_store() -> None:
+        try:
+            store_module.Store(path).close()
+            outcome["opened"] = True
+        except StoreError as e:
+            outcome["error"] = e
+
+    opener = threading.Thread(target=open_store)
+    opener.start()
+    time.sleep(0.3)  # ordering, not timing: let the opener reach the schema first
+    creator.execute("COMMIT")
+    creator.close()
+    opener.join(timeout=60)
+    assert outcome == {"opened": True}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("select value from meta where key = 'schema_version'").fetchone()

@@ -148,7 +148,7 @@ class Store:
 
     def _migrate(self) -> None:
         db = self.db
-        with db.conn:
+        with self.transaction():  # IMMEDIATE: a second process waits, not fails
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             row = self._meta("schema_version")
             if row is not None and int(row) > SCHEMA_VERSION:
