@@ -199,6 +199,24 @@ def test_disk_full_while_publishing_keeps_the_old_feeds(published, tmp_path, mon
     validate_output(tmp_path / "feeds")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="publish.remove_stale cleans the temp files of a killed write only in section/ "
+    "and topic/, not in output_dir itself, where all.atom, index.opml (and feed.json, "
+    "HTML pages) are written: each kill there leaves a hidden .all.atom.*.tmp for good, "
+    "as big as the feed, and a static server may serve it (half a feed). Seen by "
+    "test_crash.py. Route to the publish owner: clean the output_dir root too.",
+)
+def test_temp_files_of_a_killed_write_are_cleaned_by_the_next_pass(published, tmp_path):
+    leftovers = [tmp_path / "feeds" / ".all.atom.k1ll3d.tmp",
+                 tmp_path / "feeds" / "section" / ".world.atom.k1ll3d.tmp"]  # fmt: skip
+    for path in leftovers:
+        path.write_bytes(b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><ti')
+    result = run_cli(published, "refresh")
+    assert result.exit_code == 0, result.output
+    assert [p for p in leftovers if p.exists()] == []
+
+
 def test_write_if_changed_leaves_no_half_file_when_the_write_fails(tmp_path, monkeypatch):
     write_if_changed(tmp_path, "f.atom", b"old complete feed")
 
