@@ -8,6 +8,7 @@ the output or the database.
 
 from __future__ import annotations
 
+import gzip
 import html
 import json
 import re
@@ -219,10 +220,25 @@ def test_full_refresh_over_the_hostile_corpus(newsroom, tmp_path, httpserver, se
     feeds = corpus(secret_file)
     for name, (body, content_type) in feeds.items():
         httpserver.expect_request(f"/{name}").respond_with_data(body, content_type=content_type)
+    # Hostile servers: a gzip bomb (64 MiB of zeros in 64 KiB), a redirect to a local
+    # file, a redirect loop.
+    bomb = gzip.compress(b"<rss>" + b"\0" * (64 * 1024 * 1024), compresslevel=9)
+    httpserver.expect_request("/bomb.xml").respond_with_data(
+        bomb, headers={"Content-Encoding": "gzip"}, content_type="application/rss+xml"
+    )
+    httpserver.expect_request("/to-file.xml").respond_with_data(
+        "", status=302, headers={"Location": f"file://{secret_file}"}
+    )
+    httpserver.expect_request("/loop.xml").respond_with_data(
+        "", status=302, headers={"Location": "/loop.xml"}
+    )
+    servers = ["bomb.xml", "to-file.xml", "loop.xml"]
     seeds = tmp_path / "seeds"
     shutil.copytree(HOSTILE / "seeds", seeds)
     config = newsroom(
-        sources=[{"name": name, "url": httpserver.url_for(f"/{name}")} for name in feeds],
+        sources=[
+            {"name": name, "url": httpserver.url_for(f"/{name}")} for name in [*feeds, *servers]
+        ],  # fmt: skip
         topics={"Everything": {"keywords": ["story", "title", "seed"]}},
     )
     result = CliRunner().invoke(cli, ["-c", str(config), "refresh"])
@@ -259,7 +275,7 @@ def test_full_refresh_over_the_hostile_corpus(newsroom, tmp_path, httpserver, se
     assert not any("laugh" in t.lower() and "lollol" in t for t in titles)
     # What cannot be read is a clear error naming the source; the pass goes on.
     problems = result.output.split("problems", 1)[-1]
-    for name in ("empty.xml", "html-page.html"):
+    for name in ("empty.xml", "html-page.html", *servers):
         assert f"- {name}: " in problems, f"{name} not reported:\n{result.output}"
     assert "unexpected error" not in result.output
     # Seeds: the injected one publishes defanged, the binary and empty ones are rejected.
