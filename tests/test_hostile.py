@@ -344,7 +344,8 @@ def test_a_feed_of_100k_entries_parses(hundred_thousand_entries):
     reason="parse.py/pipeline.py: no cap on the entries taken from one feed. A 7 MB feed of "
     "100k entries is all parsed and stored: one full refresh took 49.7 s on the dev machine "
     "(parsing the RSS 11 s, storing 100k rows the rest) and grows the database by 100k stories. "
-    "Route to the fetch/parse owner: keep the newest N (e.g. 1,000) and warn.",
+    "Route to the parse owner: keep the newest N (e.g. 1,000) and warn (this test reads "
+    "parse_feed's result; move it if the cap goes in the pipeline).",
 )
 def test_entries_taken_from_one_feed_are_capped(hundred_thousand_entries):
     _, parsed = hundred_thousand_entries
@@ -392,9 +393,9 @@ POISON_REASON = (
 
 @pytest.mark.xfail(strict=True, reason=POISON_REASON)
 def test_a_seed_with_a_control_character_does_not_stop_publishing(newsroom, tmp_path):
-    write_seed_copy = tmp_path / "seeds" / "905_00000000000000e6.txt"
     config = newsroom()
-    shutil.copyfile(HOSTILE / "poison" / write_seed_copy.name, write_seed_copy)
+    seed = tmp_path / "seeds" / "905_00000000000000e6.txt"
+    shutil.copyfile(HOSTILE / "poison" / seed.name, seed)
     result = CliRunner().invoke(cli, ["-c", str(config), "refresh"])
     assert result.exit_code == 0, repr(result.exception)
     validate_output(tmp_path / "feeds")
