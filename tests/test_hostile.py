@@ -383,17 +383,17 @@ def test_sanitized_html_nesting_is_capped():
 
 
 POISON_REASON = (
-    "seeds.py/parse.py keep C0 control characters (ESC, \\x01...) in headline, byline, body "
-    "and categories, and publish.render_atom (feedgen/lxml) then raises a bare ValueError "
-    "('All strings must be XML compatible'): the whole pass crashes with a traceback and "
-    "exit 1, and so does every later pass, since the story stays stored. One seed file or "
-    "one external JSON Feed item stops all publishing. Route to the seeds and parse owners "
-    "(strip or replace C0 controls but tab/newline) and the publish owner (a story that "
-    "cannot be rendered should be skipped with a warning, not end the pass)."
+    "parse.py keeps C0 control characters (ESC, \\x01...) from a JSON Feed in headline, "
+    "byline, body, summary and categories (JSON strings may carry them; XML cannot), and "
+    "publish.render_atom (feedgen/lxml) then raises a bare ValueError ('All strings must be "
+    "XML compatible'): the whole pass crashes with a traceback and exit 1, and so does every "
+    "later pass, since the story stays stored. One item of any external JSON Feed stops all "
+    "publishing. Route to the parse owner (strip C0 controls but tab/newline, as seeds.py "
+    "now does) and the publish owner (a story that cannot be rendered should be skipped "
+    "with a warning, not end the pass)."
 )
 
 
-@pytest.mark.xfail(strict=True, reason=POISON_REASON)
 def test_a_seed_with_a_control_character_does_not_stop_publishing(newsroom, tmp_path):
     config = newsroom()
     seed = tmp_path / "seeds" / "905_00000000000000e6.txt"

@@ -238,3 +238,12 @@ def test_paths_in_config_are_relative_to_the_config_file(
     monkeypatch.chdir("/")
     refresh(load_config(config_path))
     assert (tmp_path / "feeds" / "all.atom").exists() and (tmp_path / "echofeed.db").exists()
+
+
+def test_backoff_max_takes_a_duration_or_seconds(newsroom):
+    assert load_config(newsroom(fetch={"backoff_max": "2h"})).fetch.backoff_max == 7200
+    assert load_config(newsroom(fetch={"backoff_max": 90})).fetch.backoff_max == 90
+    result = CliRunner().invoke(
+        cli, ["-c", str(newsroom(fetch={"backoff_max": "soon"})), "refresh"]
+    )
+    assert result.exit_code == 2 and "fetch.backoff_max" in result.output

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ConfigError
+from .topics import fold, name_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class TopicConfig:
     keywords: tuple[str, ...]
     exclude: tuple[str, ...] = ()
     sections: tuple[str, ...] = ()  # empty = every section
+    categories: tuple[str, ...] = ()  # source categories that file a story here (besides name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +201,7 @@ _TOP_KEYS = {
     "seed_max_bytes", "seed_quiet_seconds", "fetch",
 }  # fmt: skip
 _SOURCE_KEYS = {"name", "url", "section", "interval"}
-_TOPIC_KEYS = {"keywords", "exclude", "sections"}
+_TOPIC_KEYS = {"keywords", "exclude", "sections", "categories"}
 _FETCH_KEYS = {
     "connect_timeout", "read_timeout", "deadline", "max_bytes", "max_redirects",
     "concurrency", "per_host", "backoff_max",
@@ -255,7 +258,9 @@ def parse_config(raw: Any, path: Path) -> Config:
         sources=sources,
         topics=topics,
         sections=sections,
-        default_section=top.text("default_section", "News"),
+        default_section=_check_name(
+            top, "default_section", top.text("default_section", "News"), "section name"
+        ),
         language=top.text("language", "en"),
         author=top.text("author", None),
         icon=top.text("icon", None),
@@ -293,39 +298,81 @@ def _parse_sources(top: _Reader) -> tuple[SourceConfig, ...]:
     return tuple(sources)
 
 
+def _check_name(reader: _Reader, key: str, value: str, what: str) -> str:
+    """A section or topic name, alias or term: printable, with a letter or digit."""
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise reader.fail(key, f"{value!r}: a {what} must not contain control characters")
+    if not fold(value):
+        raise reader.fail(key, f"{value!r}: a {what} needs at least one letter or digit")
+    return " ".join(value.split())
+
+
+def _terms(reader: _Reader, key: str, what: str) -> tuple[str, ...]:
+    return tuple(
+        _check_name(reader, f"{key}[{i}]", word, what) for i, word in enumerate(reader.words(key))
+    )
+
+
 def _parse_topics(top: _Reader) -> tuple[TopicConfig, ...]:
-    topics = []
-    for name, item in top.get("topics", dict, {}).items():
-        if not isinstance(name, str) or not name.strip():
-            raise top.fail(f"topics.{name}", "a topic name must be non-empty text")
-        reader = _Reader(top.path, f"topics.{name}", item, _TOPIC_KEYS)
-        keywords = reader.words("keywords")
-        if not keywords:
-            raise reader.fail("keywords", "is required: a list of words or phrases")
+    topics: list[TopicConfig] = []
+    names: dict[str, str] = {}  # name_key -> topic name
+    for raw_name, item in top.get("topics", dict, {}).items():
+        where = f"topics.{raw_name}"
+        if not isinstance(raw_name, str) or not raw_name.strip():
+            raise top.fail(where, "a topic name must be non-empty text")
+        name = _check_name(top, where, raw_name, "topic name")
+        if (other := names.get(name_key(name))) is not None:
+            raise top.fail(
+                where, f"same topic as {other!r}: the names differ only in case, accents or "
+                "punctuation, and would share one feed",
+            )  # fmt: skip
+        names[name_key(name)] = name
+        reader = _Reader(top.path, where, {} if item is None else item, _TOPIC_KEYS)
+        keywords = _terms(reader, "keywords", "keyword")
+        categories = _terms(reader, "categories", "category")
+        if not keywords and not categories:
+            raise reader.fail(
+                "keywords", "is required: a list of words or phrases (or give categories:)"
+            )
         topics.append(
             TopicConfig(
-                name=name.strip(),
+                name=name,
                 keywords=keywords,
-                exclude=reader.words("exclude"),
-                sections=reader.words("sections"),
+                exclude=_terms(reader, "exclude", "term"),
+                sections=_terms(reader, "sections", "section name"),
+                categories=categories,
             )
         )
     return tuple(topics)
 
 
 def _parse_sections(top: _Reader) -> dict[str, tuple[str, ...]]:
+    """The alias table: section display name -> its other spellings."""
     sections: dict[str, tuple[str, ...]] = {}
-    for name, aliases in top.get("sections", dict, {}).items():
-        key = f"sections.{name}"
-        if not isinstance(name, str) or not name.strip():
+    owners: dict[str, str] = {}  # name_key of every spelling -> the section it means
+    for raw_name, aliases in top.get("sections", dict, {}).items():
+        key = f"sections.{raw_name}"
+        if not isinstance(raw_name, str) or not raw_name.strip():
             raise top.fail(key, "a section name must be non-empty text")
+        name = _check_name(top, key, raw_name, "section name")
         if aliases is None:
             aliases = []
         if not isinstance(aliases, list):
             raise top.fail(key, f"must be a list of aliases, not {_kind(aliases)}")
-        if any(not isinstance(a, str) or not a.strip() for a in aliases):
-            raise top.fail(key, "every alias must be non-empty text")
-        sections[name.strip()] = tuple(a.strip() for a in aliases)
+        spellings = [(key, name)]
+        for i, alias in enumerate(aliases):
+            if not isinstance(alias, str | int | float) or isinstance(alias, bool):
+                raise top.fail(f"{key}[{i}]", f"an alias must be text, not {_kind(alias)}")
+            alias_name = _check_name(top, f"{key}[{i}]", str(alias), "section alias")
+            spellings.append((f"{key}[{i}]", alias_name))
+        for where, spelling in spellings:
+            owner = owners.setdefault(name_key(spelling), name)
+            if owner != name:
+                raise top.fail(
+                    where, f"{spelling!r} already means section {owner!r}; a spelling "
+                    "(ignoring case, accents and punctuation) can name only one section",
+                )  # fmt: skip
+        sections[name] = tuple(alias for _, alias in spellings[1:])
     return sections
 
 
@@ -342,5 +389,5 @@ def _parse_fetch(top: _Reader) -> FetchConfig:
         max_redirects=number("max_redirects", defaults.max_redirects, integer=True),
         concurrency=number("concurrency", defaults.concurrency, minimum=1, integer=True),
         per_host=number("per_host", defaults.per_host, minimum=1, integer=True),
-        backoff_max=number("backoff_max", defaults.backoff_max, minimum=1),
+        backoff_max=reader.duration("backoff_max", defaults.backoff_max),
     )

@@ -1,15 +1,17 @@
 """HTTP for external feeds: polite (conditional GET, User-Agent, gzip) and bounded.
 
 Every fetch is bounded: connect and read timeouts, a total deadline enforced by
-a watchdog that closes the connection, a body cap counted after decompression
-(a gzip bomb is cut off), a redirect limit, and only http and https at every
-hop. Redirects are followed here, not by requests, so each hop is checked and
+a watchdog that shuts the socket down (a server that drips a byte a second, in
+its headers or its body, never trips a read timeout), a body cap counted after
+decompression (a gzip bomb is cut off), a redirect limit, and only http and
+https at every hop. Redirects are followed here, not by requests, so each hop is checked and
 a chain of permanent ones (301, 308) can update the stored URL.
 """
 
 from __future__ import annotations
 
 import email.utils
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -19,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import __version__
 from .config import FetchConfig
@@ -88,6 +91,91 @@ class _HostSlots:
             return self._slots.setdefault(host, threading.BoundedSemaphore(self.per_host))
 
 
+class _Deadline:
+    """The total deadline of one fetch, redirects and body included.
+
+    When it passes, the socket in use is shut down: that wakes a read blocked
+    on it, which closing the response does not.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started: float | None = None
+        self.expired = threading.Event()
+        self._lock = threading.Lock()
+        self._connection: object | None = None
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        """Start the clock at the first request: waiting for a host slot is not the
+        server's slowness, and must not eat this source's time."""
+        if self.started is None:
+            self.started = time.monotonic()
+            self._timer.start()
+
+    def remaining(self) -> float:
+        if self.started is None:
+            return self.seconds
+        return self.seconds - (time.monotonic() - self.started)
+
+    def watch(self, connection: object) -> None:
+        with self._lock:
+            self._connection = connection
+        if self.expired.is_set():
+            _shut_down(connection)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        self.expired.set()
+        with self._lock:
+            connection = self._connection
+        if connection is not None:
+            _shut_down(connection)
+
+
+def _shut_down(connection: object) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+# The deadline of the fetch running in this thread; the pools below hand it
+# every connection they lend, so its watchdog knows which socket to shut.
+_current = threading.local()
+
+
+class _WatchedPool(HTTPConnectionPool):
+    def _get_conn(self, timeout: float | None = None):  # noqa: ANN202 - urllib3's type
+        connection = super()._get_conn(timeout)
+        _watch(connection)
+        return connection
+
+    def _validate_conn(self, conn) -> None:  # noqa: ANN001 - urllib3's type
+        super()._validate_conn(conn)  # https connects here
+        if conn.is_closed:
+            conn.connect()  # http would connect inside request(), out of our sight
+        # Again now that the socket exists: the deadline may have passed while
+        # connecting, with no socket yet to shut.
+        _watch(conn)
+
+
+def _watch(connection: object) -> None:
+    deadline: _Deadline | None = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(connection)
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    pass
+
+
 class Fetcher:
     """One HTTP client for a pass; thread-safe for concurrent fetches."""
 
@@ -113,39 +201,50 @@ class Fetcher:
                     "Accept-Encoding": "gzip, deflate",
                 }
             )
+            for adapter in session.adapters.values():
+                adapter.poolmanager.pool_classes_by_scheme = {  # type: ignore[attr-defined]
+                    "http": _WatchedPool,
+                    "https": _WatchedHTTPSPool,
+                }
             self._local.session = session
         return session
 
     def fetch(self, source: str, url: str, validators: Validators = Validators()) -> FetchResult:
         """GET url (conditionally); raise FetchError naming `source` on any failure."""
-        started = time.monotonic()
         headers: dict[str, str] = {}
         if validators.etag:
             headers["If-None-Match"] = validators.etag
         if validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
-        permanent = True
-        current = url
-        for _hop in range(self.settings.max_redirects + 1):
-            _check_scheme(source, current)
-            with self._host_slots(current):
-                response = self._get(source, current, headers, started)
-                try:
-                    if response.status_code in _REDIRECTS and "Location" in response.headers:
-                        permanent = permanent and response.status_code in _PERMANENT
-                        current = urljoin(current, response.headers["Location"])
-                        continue
-                    return self._finish(source, url, current, response, permanent, started)
-                finally:
-                    response.close()
-        raise FetchError(source, f"more than {self.settings.max_redirects} redirects")
+        deadline = _Deadline(self.settings.deadline)
+        _current.deadline = deadline
+        try:
+            permanent = True
+            current = url
+            for _hop in range(self.settings.max_redirects + 1):
+                _check_scheme(source, current)
+                with self._host_slots(current):
+                    deadline.start()
+                    response = self._get(source, current, headers, deadline)
+                    try:
+                        if response.status_code in _REDIRECTS and "Location" in response.headers:
+                            permanent = permanent and response.status_code in _PERMANENT
+                            current = urljoin(current, response.headers["Location"].strip())
+                            continue
+                        return self._finish(source, url, current, response, permanent, deadline)
+                    finally:
+                        response.close()
+            raise FetchError(source, f"more than {self.settings.max_redirects} redirects")
+        finally:
+            deadline.cancel()
+            _current.deadline = None
 
     def _get(
-        self, source: str, url: str, headers: dict[str, str], started: float
+        self, source: str, url: str, headers: dict[str, str], deadline: _Deadline
     ) -> requests.Response:
-        remaining = self.settings.deadline - (time.monotonic() - started)
+        remaining = deadline.remaining()
         if remaining <= 0:
-            raise FetchError(source, f"no answer within the {self.settings.deadline:g}s deadline")
+            raise self._too_slow(source)
         try:
             return self._session().get(
                 url,
@@ -157,14 +256,23 @@ class Fetcher:
                     min(self.settings.read_timeout, remaining),
                 ),
             )
-        except requests.exceptions.ConnectTimeout as e:
-            raise FetchError(source, f"connection timed out: {url}", network=True) from e
-        except requests.exceptions.Timeout as e:
-            raise FetchError(source, f"timed out waiting for {url}") from e
-        except requests.exceptions.ConnectionError as e:
-            raise FetchError(source, f"cannot connect: {_reason(e)}", network=True) from e
         except requests.exceptions.RequestException as e:
+            if deadline.expired.is_set():
+                raise self._too_slow(source) from e
+            if isinstance(e, requests.exceptions.SSLError):  # the server's fault, not our network
+                raise FetchError(source, f"TLS error: {_reason(e)}") from e
+            if isinstance(e, requests.exceptions.ConnectTimeout):
+                raise FetchError(source, f"connection timed out: {url}", network=True) from e
+            if isinstance(e, requests.exceptions.Timeout):
+                raise FetchError(source, f"timed out waiting for {url}") from e
+            if isinstance(e, requests.exceptions.ConnectionError):
+                raise FetchError(source, f"cannot connect: {_reason(e)}", network=True) from e
             raise FetchError(source, f"request failed: {_reason(e)}") from e
+
+    def _too_slow(self, source: str) -> FetchError:
+        return FetchError(
+            source, f"no complete answer within the {self.settings.deadline:g}s deadline"
+        )
 
     def _finish(
         self,
@@ -173,7 +281,7 @@ class Fetcher:
         url: str,
         response: requests.Response,
         permanent: bool,
-        started: float,
+        deadline: _Deadline,
     ) -> FetchResult:
         status = response.status_code
         moved_to = url if permanent and url != original_url else None
@@ -186,12 +294,10 @@ class Fetcher:
                 source, _status_reason(status, response.reason, url),
                 status=status, retry_after=retry_after,
             )  # fmt: skip
-        body = self._read_body(source, url, response, started)
+        body = self._read_body(source, response, deadline)
         return FetchResult(url, status, body, response_headers, moved_to, _validators(response))
 
-    def _read_body(
-        self, source: str, url: str, response: requests.Response, started: float
-    ) -> bytes:
+    def _read_body(self, source: str, response: requests.Response, deadline: _Deadline) -> bytes:
         limit = self.settings.max_bytes
         declared = response.headers.get("Content-Length", "")
         if (
@@ -200,48 +306,30 @@ class Fetcher:
             and not response.headers.get("Content-Encoding")
         ):
             raise FetchError(source, f"body of {int(declared):,} bytes is over the {limit:,} cap")
-        remaining = self.settings.deadline - (time.monotonic() - started)
-        timed_out = threading.Event()
-
-        def stop() -> None:
-            timed_out.set()
-            _close_quietly(response)
-
-        # The read timeout bounds each wait, not the sum: a server that drips one
-        # byte a second never trips it. The watchdog bounds the whole body.
-        watchdog = threading.Timer(max(remaining, 0.0), stop)
-        watchdog.daemon = True
-        watchdog.start()
         chunks: list[bytes] = []
         size = 0
         try:
+            # decode_content: the cap counts what gzip inflates to, chunk by chunk.
             for chunk in response.raw.stream(_CHUNK, decode_content=True):
                 size += len(chunk)
                 if size > limit:
                     raise FetchError(source, f"body is over the {limit:,}-byte cap (decompressed)")
                 chunks.append(chunk)
-                if timed_out.is_set():
-                    break
         except FetchError:
             raise
-        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as e:
-            if timed_out.is_set():
-                raise FetchError(
-                    source, f"body not complete within the {self.settings.deadline:g}s deadline"
-                ) from e
+        except (
+            urllib3.exceptions.HTTPError,
+            requests.exceptions.RequestException,
+            OSError,
+            ValueError,  # urllib3 reading from a socket the watchdog shut
+        ) as e:
+            if deadline.expired.is_set():
+                raise self._too_slow(source) from e
             raise FetchError(source, f"body could not be read: {_reason(e)}") from e
-        except (ValueError, AttributeError) as e:  # urllib3 reading from a closed socket
-            if timed_out.is_set():
-                raise FetchError(
-                    source, f"body not complete within the {self.settings.deadline:g}s deadline"
-                ) from e
-            raise FetchError(source, f"body could not be read: {e}") from e
-        finally:
-            watchdog.cancel()
-        if timed_out.is_set():
-            raise FetchError(
-                source, f"body not complete within the {self.settings.deadline:g}s deadline"
-            )
+        # A body without Content-Length ends when the socket does, also when the
+        # watchdog shut it: that is a cut, not the end.
+        if deadline.expired.is_set():
+            raise self._too_slow(source)
         return b"".join(chunks)
 
 
@@ -280,17 +368,6 @@ def _reason(error: BaseException) -> str:
         if isinstance(cause, urllib3.exceptions.MaxRetryError) and cause.reason:
             cause = cause.reason
     return text[:300]
-
-
-def _close_quietly(response: requests.Response) -> None:
-    try:
-        response.raw._fp.close()  # type: ignore[attr-defined]  # unblocks a pending read
-    except Exception:  # noqa: BLE001 - best effort from the watchdog thread
-        pass
-    try:
-        response.close()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def http_date(when: datetime) -> str:

@@ -1,7 +1,10 @@
 """Feed bytes -> normalized Entry records: RSS and Atom through feedparser, JSON Feed here.
 
 feedparser is handed the bytes and the response headers (so it sees the HTTP
-charset and content type) and never fetches anything itself.
+charset and content type) and never fetches anything itself. Its own HTML
+sanitizer and relative-URI resolver are off: they cost most of its time, and
+we do both (nh3, against the xml:base feedparser records for each field) on
+the fields we publish only.
 
 Fallbacks for entries that lack a field:
 - no id: the link, else a hash of the title and the source URL;
@@ -17,10 +20,12 @@ import calendar
 import hashlib
 import html
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -32,6 +37,7 @@ from .sanitize import first_paragraph, html_to_text, sanitize_html
 EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(minutes=10)
 UNTITLED_WORDS = 12
+_RSS_AUTHOR = re.compile(r"^\s*[^\s()]+@[^\s()]+\s*\((?P<name>[^()]+)\)\s*$")  # "a@b.c (Name)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +75,19 @@ def parse_feed(
 
 
 def _looks_like_json(body: bytes, headers: Mapping[str, str]) -> bool:
-    content_type = headers.get("content-type", "").lower()
-    if "json" in content_type:
+    # The body decides; the content type only when the body does not say
+    # (servers send feeds as text/html, and JSON as text/plain).
+    first = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first in (b"{", b"["):
         return True
-    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+    if first == b"<":
+        return False
+    return "json" in headers.get("content-type", "").lower()
+
+
+# Not malformations: a feed served as text/plain or without a content type, or
+# whose declared charset was overridden by the HTTP one, is an ordinary feed.
+_HARMLESS_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
 def _parse_xml_feed(
@@ -80,24 +95,33 @@ def _parse_xml_feed(
 ) -> ParsedFeed:
     if not body.strip():
         raise ParseError(source.name, f"empty body from {url}")
-    # feedparser resolves relative links against Content-Location, then xml:base.
-    headers.setdefault("content-location", url)
+    # Relative links resolve against xml:base, else Content-Location, else the
+    # URL. A relative Content-Location would leave feedparser without any base.
+    location = headers.get("content-location", "").strip()
+    headers["content-location"] = urljoin(url, location) if location else url
+    # An XML declaration must come first: drop whitespace before it (a common
+    # slip of templating systems). BOM-prefixed bodies are left to feedparser.
+    stripped = body.lstrip(b" \t\r\n")
     try:
         parsed = feedparser.parse(
-            body.lstrip(b" \t\r\n") if body.lstrip()[:1] == b"<" else body,
+            stripped if stripped[:1] == b"<" else body,
             response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
         )
     except Exception as e:  # noqa: BLE001 - feedparser is lenient, but not infallible
         raise ParseError(source.name, f"feed could not be parsed: {e}") from e
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
-        if body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+        head = stripped[:512].lower()
+        if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
             raise ParseError(source.name, f"{url} is an HTML page, not an RSS or Atom feed")
-        detail = f": {problem}" if problem else ""
-        raise ParseError(source.name, f"not an RSS or Atom feed{detail}")
+        detail = f": {problem}" if problem and not isinstance(problem, _HARMLESS_BOZO) else ""
+        raise ParseError(source.name, f"{url} is not an RSS, Atom or JSON feed{detail}")
     warnings: list[str] = []
-    if parsed.get("bozo") and parsed.entries:
-        warnings.append(f"{source.name}: feed is malformed but readable: {parsed.bozo_exception}")
+    problem = parsed.get("bozo_exception")
+    if parsed.get("bozo") and parsed.entries and not isinstance(problem, _HARMLESS_BOZO):
+        warnings.append(f"{source.name}: feed is malformed but readable: {problem}")
     feed_title = html_to_text(parsed.feed.get("title", "")) or source.name
     entries = []
     for index, item in enumerate(parsed.entries):
@@ -119,21 +143,30 @@ def _struct_time_to_datetime(value: Any) -> datetime | None:
 
 
 def _xml_entry(item: Any, source: SourceConfig, url: str, now: datetime) -> Entry | None:
+    # feedparser resolves the href of <link> elements itself (always); HTML
+    # fields carry the xml:base in force where they appeared.
     link = _http_link(item.get("link", ""))
-    content = ""
+    content, content_base = "", url
     if item.get("content"):
         # Prefer the HTML alternative when several are given.
-        contents = sorted(item.content, key=lambda c: "html" not in c.get("type", ""))
-        content = contents[0].get("value", "")
-    summary = item.get("summary", "")
-    body_html = sanitize_html(content or summary, link or url)
-    summary_html = sanitize_html(summary, link or url) if summary and content else ""
+        detail = sorted(item.content, key=lambda c: "html" not in c.get("type", ""))[0]
+        content, content_base = _as_html(detail), detail.get("base") or url
+    summary_detail = item.get("summary_detail") or {}
+    summary = _as_html(summary_detail) if summary_detail else item.get("summary", "")
+    summary_base = summary_detail.get("base") or url
+    body_html = (
+        sanitize_html(content, content_base) if content else sanitize_html(summary, summary_base)
+    )
+    summary_html = sanitize_html(summary, summary_base) if summary and content else ""
     date = _struct_time_to_datetime(item.get("published_parsed")) or _struct_time_to_datetime(
         item.get("updated_parsed")
     )
     categories = tuple(
         term for tag in item.get("tags", []) if (term := (tag.get("label") or tag.get("term")))
     )
+    author = str(item.get("author", "") or "")
+    if match := _RSS_AUTHOR.match(author):
+        author = match["name"]  # feedparser's author_detail garbles this form
     return _make_entry(
         source,
         origin_id=str(item.get("id", "") or "").strip(),
@@ -141,10 +174,18 @@ def _xml_entry(item: Any, source: SourceConfig, url: str, now: datetime) -> Entr
         link=link,
         body_html=body_html,
         summary_html=summary_html,
-        byline=html_to_text(item.get("author", "")),
+        byline=html_to_text(author),
         published=plausible_date(date, now),
         categories=categories,
     )
+
+
+def _as_html(detail: Mapping[str, Any]) -> str:
+    """A feedparser text construct as HTML: plain text is escaped, not interpreted."""
+    value = str(detail.get("value", "") or "")
+    if detail.get("type", "text/html") == "text/plain":
+        return "".join(f"<p>{_escape(p)}</p>" for p in value.split("\n\n") if p.strip())
+    return value
 
 
 def _http_link(link: str) -> str:
@@ -216,7 +257,8 @@ def _parse_json_feed(body: bytes, source: SourceConfig, url: str, now: datetime)
         if not isinstance(item, dict):
             warnings.append(f"{source.name}: item {index + 1} skipped: not an object")
             continue
-        link = _http_link(str(item.get("url") or ""))
+        item_url = str(item.get("url") or "").strip()
+        link = _http_link(urljoin(url, item_url)) if item_url else ""
         content = item.get("content_html") or ""
         if not content and item.get("content_text"):
             text = str(item["content_text"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,27 +21,39 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import dedup
 from .config import Config, SourceConfig
-from .dedup import headline_key
 from .errors import EchofeedError, FetchError, SeedError, SourceError
 from .fetch import Fetcher, FetchResult, Validators
-from .model import Entry
+from .lock import writer_lock
+from .model import Entry, Story
+from .pages import render_article, render_index
 from .parse import ParsedFeed, parse_feed
 from .publish import (
+    FeedSpec,
     PublishResult,
+    archive_fingerprint,
+    archive_is_current,
+    article_relpath,
+    feed_url,
+    newest_first,
+    paginate,
     plan_feeds,
     remove_stale,
     render_atom,
+    render_json_feed,
     render_opml,
     write_if_changed,
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
-from .store import SeedFileState, SourceState, Store
-from .topics import Sorter
+from .store import SeedFileState, SourceState, Store, StoredEntry
+from .topics import SlugBook, Sorter
+from .websub import ping_hub
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(minutes=1)
+PRUNE_EVERY = timedelta(hours=1)
 Outcome = str  # "new" | "updated" | "duplicate" | "unchanged"
 
 
@@ -50,7 +63,7 @@ class SourceResult:
 
     name: str
     url: str
-    status: str  # "ok", "not modified", "unchanged", "failed", "skipped", "gone"
+    status: str  # "ok", "not modified", "unchanged", "failed", "outage", "skipped", "gone"
     counts: dict[str, int] = field(default_factory=dict)
     error: EchofeedError | None = None
     note: str = ""
@@ -71,6 +84,7 @@ class RefreshReport:
     warnings: list[str] = field(default_factory=list)
     outage: str | None = None
     resorted: int = 0
+    pruned: int = 0  # expired external stories deleted (retention_days)
     seconds: float = 0.0
     output_dir: Path | None = None
 
@@ -83,7 +97,7 @@ class RefreshReport:
 
     def summary(self) -> str:
         c = self.counts
-        failed = sum(1 for s in self.sources if s.status in ("failed", "gone"))
+        failed = sum(1 for s in self.sources if s.status in ("failed", "outage", "gone"))
         lines = [
             f"seeds: {self.seeds_read} read, {self.seeds_unchanged} unchanged, "
             f"{len(self.seed_errors)} rejected, {len(self.seeds_deferred)} still being written, "
@@ -104,6 +118,11 @@ class RefreshReport:
         if problems:
             lines.append(f"problems ({len(problems)}):")
             lines += [f"  - {p}" for p in problems]
+        if self.warnings:
+            # Encoding fallbacks, malformed-but-readable feeds, moved sources, slug
+            # collisions: nothing lost, but an editor should know.
+            lines.append(f"warnings ({len(self.warnings)}):")
+            lines += [f"  - {w}" for w in dict.fromkeys(self.warnings)]
         lines.append(f"done in {self.seconds:.2f}s")
         return "\n".join(lines)
 
@@ -118,24 +137,55 @@ def refresh(
     force: bool = False,
     only_due: bool = False,
     progress: ProgressCallback | None = None,
+    lock_timeout: float = 30.0,
 ) -> RefreshReport:
-    """Ingest every seed and due source once, then republish every feed.
+    """Ingest every seed and due source once, prune expired stories, republish every feed.
 
     `force` fetches sources even while they back off after failures;
     `only_due` (the daemon) fetches only sources whose interval has passed.
+    The whole pass holds the writer lock (see `lock`); waiting more than
+    `lock_timeout` seconds for it raises LockError.
     """
     started = time.monotonic()
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     report = RefreshReport(output_dir=config.output_dir)
     sorter = Sorter.from_config(config)
-    with Store(config.database) as store:
+    with writer_lock(config.database, timeout=lock_timeout), Store(config.database) as store:
         report.resorted = resort_if_rules_changed(store, sorter, config)
+        rekey_if_rules_changed(store, config)
         ingest_seeds(config, store, sorter, now, report)
         ingest_sources(config, store, sorter, now, report, force=force, only_due=only_due,
                        progress=progress)  # fmt: skip
+        report.pruned = prune_expired(store, config, now)
         report.published = publish_all(config, store, report)
     report.seconds = time.monotonic() - started
+    log.info("%s", pass_line(report))
     return report
+
+
+def prune_expired(store: Store, config: Config, now: datetime) -> int:
+    """Apply retention_days, at most once per PRUNE_EVERY (it scans every stored story)."""
+    last = store.get_meta("pruned_at")
+    if last and timedelta(0) <= now - datetime.fromisoformat(last) < PRUNE_EVERY:
+        return 0
+    with store.transaction():
+        pruned = store.prune_external(now - timedelta(days=config.retention_days))
+        store.set_meta("pruned_at", now.isoformat())
+    return pruned
+
+
+def pass_line(report: RefreshReport) -> str:
+    """The pass in one log line: what changed and how long it took."""
+    c = report.counts
+    fetched = [s for s in report.sources if s.status not in ("skipped", "gone")]
+    failed = sum(1 for s in report.sources if s.status in ("failed", "gone"))
+    feeds = len(report.published.written) if report.published else 0
+    return (
+        f"pass: {c['new']} new, {c['updated']} updated, {c['duplicate']} duplicate, "
+        f"{report.withdrawn} withdrawn, {report.pruned} pruned; seeds {report.seeds_read} read, "
+        f"{len(report.seed_errors)} rejected; sources {len(fetched)} fetched, {failed} failed; "
+        f"{feeds} feeds written; {report.seconds:.2f}s"
+    )
 
 
 # -- normalize, dedup, store -------------------------------------------------
@@ -160,21 +210,37 @@ def atom_id_for(entry: Entry, config: Config) -> str:
 def ingest_entry(
     store: Store, entry: Entry, sorter: Sorter, config: Config, now: datetime
 ) -> Outcome:
-    """Store one entry, deciding whether it is a new story, an update or a copy."""
+    """Store one entry, deciding whether it is a new story, an update or a copy.
+
+    Merge policy: the first version seen is the story of record, except that
+    the newsroom's own seed takes over from an external record. A copy keeps
+    its place: an external entry whose title changes at its source (same id,
+    or same link under a new id) is an update of the story it was filed
+    with, never a new one; only a seed whose headline is edited is decided
+    again. So the record never flips between copies from one pass to the next.
+    """
     key = entry.key
     existing = store.get_entry(key)
+    if existing is None and entry.kind == "feed" and urlsplit(entry.link).path.strip("/"):
+        earlier = store.find_by_link(entry.source, entry.link, exclude_key=key)
+        # An entry seen in this very pass with the same link is another entry
+        # (live blogs share a link); an older one is this entry under a new id.
+        if earlier is not None and earlier.last_seen != now:
+            entry = replace(entry, origin_id=earlier.origin_id)
+            key, existing = entry.key, earlier
     if existing and not existing.withdrawn and existing.content_hash == entry.content_hash:
         store.touch(key, now)
         return "unchanged"
-    hkey = headline_key(entry.headline)
+    publishers = _publishers(config, entry.source_name)
+    norm = dedup.normalize(entry.headline, publishers)
     section = sorter.section_of(entry.section, entry.categories)
-    topics = sorter.topics_of(entry.headline, entry.body_html, section)
-    if existing and existing.headline_key == hkey:
-        record_key = existing.duplicate_of  # same headline: it stays where it was filed
-        takes_over: str | None = None
+    topics = sorter.topics_of(entry.headline, entry.body_html, section, entry.categories)
+    record_key: str | None = None
+    takes_over: str | None = None
+    if existing and (existing.headline_key == norm.key or entry.kind == "feed"):
+        record_key = existing.duplicate_of  # an update: it stays where it was filed
     else:
-        record = store.find_record(hkey, exclude_key=key)
-        record_key, takes_over = None, None
+        record = find_story_of_record(store, norm, key, config)
         if record is not None:
             if entry.kind == "seed" and record.kind == "feed":
                 takes_over = record.key  # the newsroom's own copy is the story of record
@@ -187,10 +253,15 @@ def ingest_entry(
         published = entry.published or now
         updated = published
         outcome = "duplicate" if record_key else "new"
+    atom_id = store.atom_id_of(key) or atom_id_for(entry, config)
+    if not existing and store.atom_id_taken(atom_id, exclude_key=key):
+        # Another entry already has this id (entries sharing one link): readers
+        # would take them for one entry, so this one gets its own.
+        atom_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.source}#{entry.origin_id}").urn
     store.put_entry(
         entry,
-        atom_id=store.atom_id_of(key) or atom_id_for(entry, config),
-        headline_key=hkey,
+        atom_id=atom_id,
+        headline_key=norm.key,
         section=section,
         published=published,
         updated=updated,
@@ -198,6 +269,13 @@ def ingest_entry(
         duplicate_of=record_key,
         topics=topics,
     )
+    store.set_signatures(key, dedup.signatures(norm), norm.key)
+    seed_record_retitled = (
+        entry.kind == "seed" and existing and existing.duplicate_of is None
+        and existing.headline_key != norm.key
+    )  # fmt: skip
+    if seed_record_retitled:
+        _refile_copies(store, key, norm, config)  # its copies may no longer match it
     if existing and existing.duplicate_of is None and record_key:
         store.make_duplicate(key, record_key)  # its own copies follow it
     if takes_over:
@@ -207,21 +285,84 @@ def ingest_entry(
     return outcome
 
 
+def _publishers(config: Config, *names: str) -> tuple[str, ...]:
+    """Names that, put before or after a headline, are a source's name, not news."""
+    return tuple(dict.fromkeys([config.title, *(s.name for s in config.sources), *names]))
+
+
+def find_story_of_record(
+    store: Store, norm: dedup.Normalized, exclude_key: str, config: Config
+) -> StoredEntry | None:
+    """The oldest live story of record that `norm` is the same story as, if any."""
+    for candidate in store.find_record(dedup.probe_signatures(norm), exclude_key=exclude_key):
+        other = dedup.normalize(candidate.headline, _publishers(config, candidate.source_name))
+        if dedup.decide(norm, other).same:
+            return candidate
+    return None
+
+
+def _refile_copies(store: Store, record_key: str, norm: dedup.Normalized, config: Config) -> None:
+    """After a record's headline changed, copies that no longer match it are filed again."""
+    for copy in store.copies_of(record_key):
+        copy_norm = dedup.normalize(copy.headline, _publishers(config, copy.source_name))
+        if dedup.decide(norm, copy_norm).same:
+            continue
+        other = find_story_of_record(store, copy_norm, copy.key, config)
+        store.set_duplicate_of(copy.key, other.key if other and other.key != record_key else None)
+
+
+def rekey_if_rules_changed(store: Store, config: Config) -> int:
+    """Recompute headline keys and signatures when the dedup rules or source names changed.
+
+    Only the index is rebuilt: no story changes its record, so nothing flips.
+    """
+    fingerprint = hashlib.sha256(
+        json.dumps([dedup.RULES_VERSION, _publishers(config)]).encode()
+    ).hexdigest()
+    if store.get_meta("dedup_rules") == fingerprint:
+        return 0
+    count = 0
+    with store.transaction():
+        for key, headline, source_name in list(store.iter_headlines()):
+            norm = dedup.normalize(headline, _publishers(config, source_name))
+            store.set_signatures(key, dedup.signatures(norm), norm.key)
+            count += 1
+        store.set_meta("dedup_rules", fingerprint)
+    return count
+
+
 def resort_if_rules_changed(store: Store, sorter: Sorter, config: Config) -> int:
-    """Re-file stored stories when the section or topic rules changed; no refetch."""
+    """Re-file stored stories when the section or topic rules changed; no refetch.
+
+    First the sorter learns the display names stored sections already have,
+    so a new spelling of a known section (`world` for `World`) joins it. Then,
+    if the rules' fingerprint differs from the one stored, every stored story
+    (oldest first, withdrawn ones too) gets its section and topics again from
+    what is stored: its given section (for a source still configured, the
+    source's current `section:`), categories, headline and body. Returns how
+    many stories changed section or topics.
+    """
+    sorter.learn_sections(store.sections())
     if store.get_meta("sorting_rules") == sorter.fingerprint:
         return 0
     changed = 0
     with store.transaction():
         for row in list(store.iter_sortable()):
             categories = tuple(json.loads(row["categories"] or "[]"))
-            section = sorter.section_of(row["section_given"] or "", categories)
-            if section != row["section"]:
-                store.set_section(row["key"], section)
-                changed += 1
-            store.set_topics(
-                row["key"], sorter.topics_of(row["headline"], row["body_html"], section)
-            )
+            stored_given = row["section_given"] or ""
+            given = stored_given
+            if row["kind"] == "feed" and row["source"] in sorter.configured_sources:
+                given = sorter.source_sections.get(row["source"], "")
+            section = sorter.section_of(given, categories)
+            topics = sorter.topics_of(row["headline"], row["body_html"], section, categories)
+            moved = section != row["section"]
+            if moved or given != stored_given:
+                # A source's section is kept as it is now, for when it leaves the config.
+                store.set_section(row["key"], section, given)
+            retopiced = set(topics) != set(json.loads(row["topics"] or "[]"))
+            if retopiced:
+                store.set_topics(row["key"], topics)
+            changed += moved or retopiced
         store.set_meta("sorting_rules", sorter.fingerprint)
     return changed
 
@@ -232,11 +373,25 @@ def resort_if_rules_changed(store: Store, sorter: Sorter, config: Config) -> int
 def ingest_seeds(
     config: Config, store: Store, sorter: Sorter, now: datetime, report: RefreshReport
 ) -> None:
-    if not config.seeds_dir.is_dir():
-        report.warnings.append(f"{config.seeds_dir}: seeds folder does not exist; no seeds read")
-    files, skipped = stat_seed_files(config.seeds_dir)
-    for name in skipped:
-        log.debug("%s: not a seed file name, skipped", config.seeds_dir / name)
+    """Read new and changed seed files, store them, withdraw the deleted ones.
+
+    A file whose size and mtime match what was last seen is not opened; one
+    whose bytes hash the same is not parsed. A file is read only after it was
+    quiet for `seed_quiet_seconds`, and dropped for this pass if it changed
+    while being read. A rejected file is only read, never moved or touched.
+    """
+    try:
+        files, skipped = stat_seed_files(config.seeds_dir)
+    except OSError as e:
+        # An unmounted share must not look like "every seed was deleted":
+        # nothing is withdrawn when the folder cannot be listed.
+        report.warnings.append(
+            f"{config.seeds_dir}: cannot list the seeds folder ({e.strerror or e}); "
+            "no seed read or withdrawn"
+        )
+        log.warning("%s", report.warnings[-1])
+        return
+    _log_skipped_once(config.seeds_dir, skipped)
     files, deferred = wait_until_quiet(files, config.seed_quiet_seconds)
     report.seeds_deferred = [str(f.path) for f in deferred]
     states = store.seed_file_states()
@@ -250,30 +405,44 @@ def ingest_seeds(
                     seed_file.path, None,
                     f"same article id as {seen_ids[seed_file.seed_id]}; remove one of the two",
                 )  # fmt: skip
-                _reject_seed(store, seed_file, "", error, now, report)
+                _reject_seed(store, seed_file, "", error, now, report, duplicate=True)
                 continue
             seen_ids[seed_file.seed_id] = name
             state = states.get(name)
             if state and (state.size, state.mtime_ns) == (seed_file.size, seed_file.mtime_ns):
-                _count_unchanged_seed(state, report)
+                _count_unchanged_seed(config, state, report)
+                continue
+            if seed_file.size > config.seed_max_bytes:
+                # Known from the stat alone: a huge file is never read.
+                error = SeedError(seed_file.path, None,
+                                  f"{seed_file.size:,} bytes, over the limit of "
+                                  f"{config.seed_max_bytes:,} (seed_max_bytes)")  # fmt: skip
+                _reject_seed(store, seed_file, "", error, now, report)
                 continue
             try:
-                raw = _read_capped(seed_file.path, config.seed_max_bytes)
+                raw = _read_capped(seed_file.path, config.seed_max_bytes, seed_file)
+            except FileNotFoundError:
+                continue  # deleted since the listing: withdrawn on the next pass
             except OSError as e:
                 _reject_seed(store, seed_file, "", SeedError(seed_file.path, None,
                              f"cannot be read: {e.strerror or e}"), now, report)  # fmt: skip
+                continue
+            if raw is None:
+                report.seeds_deferred.append(str(seed_file.path))
                 continue
             digest = hashlib.sha256(raw).hexdigest()
             if state and state.sha256 == digest:
                 store.put_seed_file(replace(state, size=seed_file.size,
                                             mtime_ns=seed_file.mtime_ns), now)  # fmt: skip
-                _count_unchanged_seed(state, report)
+                _count_unchanged_seed(config, state, report)
                 continue
             try:
                 parsed = parse_seed(seed_file.path, raw, max_bytes=config.seed_max_bytes)
             except SeedError as error:
                 _reject_seed(store, seed_file, digest, error, now, report)
                 continue
+            for warning in parsed.warnings:
+                log.warning("%s", warning)
             report.warnings.extend(parsed.warnings)
             report.seeds_read += 1
             report.count(ingest_entry(store, parsed.entry, sorter, config, now))
@@ -286,11 +455,27 @@ def ingest_seeds(
         store.forget_seed_files_except({f.path.name for f in (*files, *deferred)})
 
 
-def _count_unchanged_seed(state: SeedFileState, report: RefreshReport) -> None:
+# Names already reported as "not a seed", per folder: the daemon lists each
+# once while it stays there, not on every pass.
+_skipped_logged: dict[Path, set[str]] = {}
+
+
+def _log_skipped_once(seeds_dir: Path, skipped: Sequence[str]) -> None:
+    folder = seeds_dir.resolve()
+    logged = _skipped_logged.get(folder, set())
+    new = [name for name in skipped if name not in logged]
+    if new:
+        log.debug("%s: not seed files, skipped: %s", seeds_dir, ", ".join(new))
+    _skipped_logged[folder] = set(skipped)  # forget names gone: no unbounded growth
+
+
+def _count_unchanged_seed(config: Config, state: SeedFileState, report: RefreshReport) -> None:
     report.seeds_unchanged += 1
     if state.status == "rejected":
         # Still broken: say so on every pass until an editor fixes it.
-        report.seed_errors.append(SeedError(Path(state.name), state.line, state.reason or ""))
+        report.seed_errors.append(
+            SeedError(config.seeds_dir / state.name, state.line, state.reason or "")
+        )
 
 
 def _reject_seed(
@@ -300,7 +485,14 @@ def _reject_seed(
     error: SeedError,
     now: datetime,
     report: RefreshReport,
+    *,
+    duplicate: bool = False,
 ) -> None:
+    live = None if duplicate else store.get_entry(f"seed:{seed_file.seed_id}")
+    if live is not None and not live.withdrawn:
+        error = SeedError(
+            error.path, error.line, f"{error.reason} (the last good version stays published)"
+        )
     report.seed_errors.append(error)
     store.put_seed_file(
         SeedFileState(seed_file.path.name, seed_file.seed_id, seed_file.size, seed_file.mtime_ns,
@@ -309,11 +501,22 @@ def _reject_seed(
     )  # fmt: skip
 
 
-def _read_capped(path: Path, max_bytes: int) -> bytes:
-    # Read one byte past the cap, so a huge file is known to be too big
-    # without being loaded whole.
+def _read_capped(path: Path, max_bytes: int, seen: SeedFile | None = None) -> bytes | None:
+    """The file's bytes, or None when it is no longer the file `seen` described.
+
+    Reads one byte past the cap, so a file that grew past it is known to be
+    too big without being loaded whole. The size and mtime are checked again
+    after the read: a writer that resumed after the quiet period would
+    otherwise get half a file published.
+    """
     with open(path, "rb") as handle:
-        return handle.read(max_bytes + 1)
+        raw = handle.read(max_bytes + 1)
+        after = os.fstat(handle.fileno())
+    if seen is not None and (len(raw), after.st_size, after.st_mtime_ns) != (
+        seen.size, seen.size, seen.mtime_ns,
+    ):  # fmt: skip
+        return None
+    return raw
 
 
 def wait_until_quiet(
@@ -333,7 +536,8 @@ def wait_until_quiet(
         return tuple(files), ()
     newest = max(f.mtime_ns for f in young)
     time.sleep(max(0.0, min(quiet_seconds, (newest + quiet_ns - wall_now) / 1e9)))
-    ready = [f for f in files if f not in young]
+    young_paths = {f.path for f in young}
+    ready = [f for f in files if f.path not in young_paths]
     deferred = []
     for seed_file in young:
         try:
@@ -456,6 +660,8 @@ def _store_source(
         if item.error is not None:
             result.status, result.error = "failed", item.error
             if outage:
+                # Reported once in report.outage; not an error of this source.
+                result.status, result.error, result.note = "outage", None, str(item.error)
                 store.put_source_state(replace(state, name=source.name, last_fetch=now,
                                                last_error=str(item.error)))  # fmt: skip
                 return result
@@ -507,23 +713,75 @@ def _store_source(
 # -- publish -----------------------------------------------------------------
 
 
+def plan_feeds_keeping_slugs(
+    config: Config, store: Store
+) -> tuple[list[FeedSpec], tuple[str, ...]]:
+    """plan_feeds, with every section and topic keeping the file name it was first given."""
+    book = SlugBook(store.feed_slugs())
+    specs, warnings = plan_feeds(config, store.sections(), book)
+    with store.transaction():
+        store.add_feed_slugs(book.added)
+    for warning in warnings:
+        log.warning("%s", warning)  # said once: the pass that gives the name its file
+    return specs, warnings
+
+
 def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishResult:
-    specs, warnings = plan_feeds(config, store.sections())
+    """Every feed (Atom head, JSON twin, RFC 5005 archive pages), the seed article
+    pages, index.html and index.opml; then the WebSub ping for changed feeds."""
+    specs, warnings = plan_feeds_keeping_slugs(config, store)
     report.warnings.extend(warnings)
-    written, unchanged = [], []
+    written, unchanged, also_written, also_unchanged = [], [], [], []
+    changed_feeds: list[str] = []
+
+    def write(relpath: str, content: bytes, *, feed: bool = False) -> bool:
+        changed = write_if_changed(config.output_dir, relpath, content)
+        if feed:
+            (written if changed else unchanged).append(relpath)
+        else:
+            (also_written if changed else also_unchanged).append(relpath)
+        return changed
+
+    latest: list[Story] = []
     for spec in specs:
-        stories = store.feed_stories(
+        timeline = store.feed_timeline(
             section=spec.name if spec.kind == "section" else None,
             topic=spec.name if spec.kind == "topic" else None,
-            limit=config.entries_per_feed,
         )
-        changed = write_if_changed(
-            config.output_dir, spec.relpath, render_atom(config, spec, stories)
-        )
-        (written if changed else unchanged).append(spec.relpath)
-    opml_changed = write_if_changed(config.output_dir, "index.opml", render_opml(config, specs))
-    (written if opml_changed else unchanged).append("index.opml")
+        head_keys, pages = paginate(timeline, config.entries_per_feed)
+        for number, page_keys in enumerate(pages, start=1):
+            page = newest_first(store.stories_by_keys(page_keys))
+            relpath = spec.archive_relpath(number)
+            fingerprint = archive_fingerprint(config, spec, number, page)
+            if archive_is_current(config.output_dir, relpath, fingerprint):
+                also_unchanged.append(relpath)
+                continue
+            write(relpath, render_atom(config, spec, page, archive_page=number,
+                                       prev_archive=number - 1 or None,
+                                       fingerprint=fingerprint))  # fmt: skip
+        head = newest_first(store.stories_by_keys(head_keys))
+        if write(spec.relpath, render_atom(config, spec, head, prev_archive=len(pages) or None),
+                 feed=True):  # fmt: skip
+            changed_feeds.append(feed_url(config, spec.relpath))
+        if write(spec.json_relpath, render_json_feed(config, spec, head)):
+            changed_feeds.append(feed_url(config, spec.json_relpath))
+        if spec.kind == "all":
+            latest = head
+    for story in store.seed_stories():
+        write(article_relpath(story), render_article(config, story, specs))
+    write("index.html", render_index(config, specs, latest))
+    write("index.opml", render_opml(config, specs), feed=True)
     removed = remove_stale(
-        config.output_dir, {s.relpath for s in specs}, folders=("section", "topic")
+        config.output_dir,
+        {*written, *unchanged, *also_written, *also_unchanged},
+        folders=("section", "topic", "archive", "article"),
     )
-    return PublishResult(tuple(written), tuple(unchanged), removed)
+    pinged: tuple[str, ...] = ()
+    if config.websub_hub and changed_feeds:
+        pinged, problems = ping_hub(config.websub_hub, changed_feeds)
+        report.warnings.extend(problems)
+        warnings += problems
+    return PublishResult(
+        tuple(written), tuple(unchanged), removed, tuple(warnings),
+        tuple(also_written), tuple(also_unchanged), pinged,
+    )  # fmt: skip

@@ -1,4 +1,5 @@
-"""Atom feeds and the OPML list, written atomically and only when they change.
+"""Atom and JSON feeds, their RFC 5005 archives and the OPML list, written
+atomically and only when they change.
 
 feedgen builds the XML. Around it we keep three promises it does not:
 entries are appended in our order (its add_entry prepends by default), every
@@ -8,10 +9,21 @@ bytes differ, so an unchanged feed keeps its mtime and its HTTP validators.
 
 A feed's `updated` is the newest `updated` of its entries, never the clock,
 so the same stories always give the same bytes.
+
+Paging (RFC 5005 archived feeds): a feed's stories are kept in the order they
+were first seen. The newest `entries_per_feed` form the subscription document;
+everything older is cut into pages of `entries_per_feed` counted from the
+oldest, `archive/<feed>/1.atom` being the oldest. New stories only ever go to
+the end, so a full page keeps the same stories for good; the head links to the
+newest page with `prev-archive`, each page to the one before it, and the head
+and the pages never share a story.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -20,7 +32,6 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
-from xml.sax.saxutils import quoteattr
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -29,12 +40,17 @@ from lxml import etree
 from . import __version__
 from .config import Config
 from .errors import PublishError
-from .model import Story
-from .sanitize import sanitize_html
-from .topics import assign_slugs
+from .model import SourceLink, Story
+from .sanitize import first_paragraph, html_to_text, sanitize_html
+from .topics import SlugBook, Sorter, published_sections
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR_URI = "https://pypi.org/project/echofeed/"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+# A summary is a teaser: a body that is one giant paragraph (the real seed's
+# is 5,199 characters) is cut at a word boundary, as plain text.
+SUMMARY_MAX_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,25 +62,49 @@ class FeedSpec:
     relpath: str  # path under output_dir, with forward slashes
     title: str
 
+    @property
+    def json_relpath(self) -> str:
+        """The JSON Feed twin of the Atom file: same path, .json."""
+        return self.relpath.removesuffix(".atom") + ".json"
+
+    def archive_relpath(self, number: int) -> str:
+        """Archive page `number` (1 is the oldest)."""
+        return f"archive/{self.relpath.removesuffix('.atom')}/{number}.atom"
+
 
 @dataclass(frozen=True, slots=True)
 class PublishResult:
-    written: tuple[str, ...]  # relpaths whose bytes changed
+    written: tuple[str, ...]  # Atom feeds and index.opml whose bytes changed
     unchanged: tuple[str, ...]
     removed: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    # JSON feeds, archive pages and HTML pages, kept apart from the feeds above
+    also_written: tuple[str, ...] = ()
+    also_unchanged: tuple[str, ...] = ()
+    pinged: tuple[str, ...] = ()  # feed URLs the WebSub hub was told about
 
     @property
     def feed_count(self) -> int:
         return len(self.written) + len(self.unchanged)
 
 
-def plan_feeds(config: Config, sections: Iterable[str]) -> tuple[list[FeedSpec], tuple[str, ...]]:
-    """Every feed we publish: all, one per section, one per configured topic."""
-    section_names = sorted(set(sections) | set(config.sections), key=str.casefold)
-    section_slugs, section_warnings = assign_slugs(section_names)
+def plan_feeds(
+    config: Config, sections: Iterable[str], slug_book: SlugBook | None = None
+) -> tuple[list[FeedSpec], tuple[str, ...]]:
+    """Every feed we publish: all, one per section, one per configured topic.
+
+    `sections` are the stored stories' sections; `slug_book` holds the file
+    names given in earlier passes (new ones are added to it for the caller
+    to keep). Without it, slugs are decided afresh from the names alone.
+    """
+    book = slug_book if slug_book is not None else SlugBook()
+    sorter = Sorter.from_config(config)
+    stored = list(sections)
+    sorter.learn_sections(stored)
+    section_names = published_sections(config, sorter, stored)
+    section_slugs, section_warnings = book.slugs_for("section", section_names)
     topic_names = [topic.name for topic in config.topics]
-    topic_slugs, topic_warnings = assign_slugs(topic_names)
+    topic_slugs, topic_warnings = book.slugs_for("topic", topic_names)
     specs = [FeedSpec("all", "", "all.atom", config.title)]
     specs += [
         FeedSpec("section", name, f"section/{section_slugs[name]}.atom", f"{config.title}: {name}")
@@ -81,8 +121,57 @@ def feed_url(config: Config, relpath: str) -> str:
     return config.base_url + relpath
 
 
+def article_relpath(story: Story) -> str:
+    """Where a seed story's own page is published (its atom:id names the same place)."""
+    return f"article/{story.origin_id}.html"
+
+
+def alternate_url(config: Config, story: Story) -> str:
+    """The page a reader opens for a story: its source's, or our article page for a seed."""
+    if story.kind == "seed":
+        return config.base_url + article_relpath(story)
+    return story.link
+
+
+def paginate(keys: Sequence[str], per_page: int) -> tuple[list[str], list[list[str]]]:
+    """Split a feed's keys (oldest first) into the head and the archive pages.
+
+    The head is the newest `per_page`; the rest is cut into pages of `per_page`
+    counted from the oldest, so page k holds the same keys once it is full. The
+    newest page may be partial: it fills up as stories leave the head.
+    """
+    if per_page < 1:
+        raise ValueError("per_page must be at least 1")
+    split = max(0, len(keys) - per_page)
+    archived = list(keys[:split])
+    pages = [archived[i : i + per_page] for i in range(0, len(archived), per_page)]
+    return list(keys[split:]), pages
+
+
+def newest_first(stories: Iterable[Story]) -> list[Story]:
+    return sorted(stories, key=lambda s: (s.published, s.key), reverse=True)
+
+
 class _FeedExtension(BaseExtension):
-    """Feed-level hook of our feedgen extension (nothing to add yet)."""
+    """Feed-level hook of our feedgen extension: RFC 5005's fh:archive marker,
+    which feedgen has no field for."""
+
+    def __init__(self) -> None:
+        self.archive = False
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS} if self.archive else {}
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        if self.archive:
+            marker = etree.Element(f"{{{HISTORY_NS}}}archive")
+            # Before the first entry: feed metadata first reads best.
+            first_entry = feed.find("{http://www.w3.org/2005/Atom}entry")
+            if first_entry is not None:
+                first_entry.addprevious(marker)
+            else:
+                feed.append(marker)
+        return feed
 
 
 class _EntryLinks(BaseEntryExtension):
@@ -101,13 +190,31 @@ class _EntryLinks(BaseEntryExtension):
         return entry
 
 
-def render_atom(config: Config, spec: FeedSpec, stories: Sequence[Story]) -> bytes:
-    """One Atom feed's bytes, deterministic for the same stories."""
+def render_atom(
+    config: Config,
+    spec: FeedSpec,
+    stories: Sequence[Story],
+    *,
+    prev_archive: int | None = None,
+    archive_page: int | None = None,
+    fingerprint: str | None = None,
+) -> bytes:
+    """One Atom document's bytes, deterministic for the same stories.
+
+    Without `archive_page` it is the subscription document (the head), with a
+    hub link when WebSub is configured; with it, archive page `archive_page`.
+    `prev_archive` is the number of the page before it, if any; `fingerprint`
+    (archive pages) goes into a comment after the XML declaration.
+    """
     fg = FeedGenerator()
     fg.register_extension("echofeed", _FeedExtension, _EntryLinks, atom=True, rss=False)
-    self_url = feed_url(config, spec.relpath)
-    fg.id(self_url)
-    fg.title(spec.title)
+    head_url = feed_url(config, spec.relpath)
+    self_url = (
+        head_url if archive_page is None else feed_url(config, spec.archive_relpath(archive_page))
+    )
+    # RFC 5005: the pages of an archived feed are one feed, so they share its id.
+    fg.id(head_url)
+    fg.title(spec.title if archive_page is None else f"{spec.title} (archive {archive_page})")
     fg.author({"name": config.feed_author})
     fg.link(href=self_url, rel="self", type="application/atom+xml")
     fg.link(href=config.base_url, rel="alternate", type="text/html")
@@ -117,12 +224,57 @@ def render_atom(config: Config, spec: FeedSpec, stories: Sequence[Story]) -> byt
         fg.icon(config.icon)
     if config.logo:
         fg.logo(config.logo)
-    if config.websub_hub:
-        fg.link(href=config.websub_hub, rel="hub")
-    fg.updated(max((s.updated for s in stories), default=EPOCH))
+    if archive_page is None:
+        if config.websub_hub:
+            fg.link(href=config.websub_hub, rel="hub")
+    else:
+        fg.link(href=head_url, rel="current", type="application/atom+xml")
+        fg.echofeed.archive = True
+    if prev_archive is not None:
+        fg.link(
+            href=feed_url(config, spec.archive_relpath(prev_archive)),
+            rel="prev-archive",
+            type="application/atom+xml",
+        )
+    fg.updated(max((_entry_updated(s) for s in stories), default=EPOCH))
     for story in stories:
         _add_entry(fg, config, story)
-    return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    document = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    if fingerprint is not None:
+        declaration, rest = document.split(b"\n", 1)
+        document = declaration + b"\n" + _fingerprint_comment(fingerprint) + rest
+    return document
+
+
+def archive_fingerprint(
+    config: Config, spec: FeedSpec, number: int, stories: Sequence[Story]
+) -> str:
+    """Names everything an archive page is made of: same fingerprint, same bytes.
+
+    A full page rarely changes, and rendering every page of every feed on every
+    pass would cost far more than the rest of the pass; the fingerprint lets us
+    skip pages whose inputs are those of the file already on disk.
+    """
+    inputs = repr((__version__, config, spec, number, tuple(stories)))
+    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
+
+
+def _fingerprint_comment(fingerprint: str) -> bytes:
+    return f"<!-- echofeed archive page {fingerprint} -->\n".encode("ascii")
+
+
+def archive_is_current(output_dir: Path, relpath: str, fingerprint: str) -> bool:
+    """Whether the archive page on disk was rendered from exactly these inputs."""
+    try:
+        with open(safe_output_path(output_dir, relpath), "rb") as page:
+            start = page.read(200)
+    except OSError:
+        return False
+    return _fingerprint_comment(fingerprint) in start
+
+
+def _entry_updated(story: Story) -> datetime:
+    return max(story.updated, story.published)
 
 
 def _add_entry(fg: FeedGenerator, config: Config, story: Story) -> None:
@@ -130,23 +282,99 @@ def _add_entry(fg: FeedGenerator, config: Config, story: Story) -> None:
     entry.id(story.atom_id)
     entry.title(story.headline)
     entry.published(story.published)
-    entry.updated(max(story.updated, story.published))
+    entry.updated(_entry_updated(story))
     entry.author({"name": story.byline or story.source_name})
     links = entry.echofeed.links
-    if story.link:
-        links.append({"rel": "alternate", "type": "text/html", "href": story.link})
-    related = dict.fromkeys(
-        c.link for c in story.also_carried_by if c.link and c.link != story.link
-    )
-    names = {c.link: c.name for c in story.also_carried_by}
-    for href in related:
-        links.append({"rel": "related", "type": "text/html", "href": href, "title": names[href]})
+    alternate = alternate_url(config, story)
+    if alternate:
+        links.append({"rel": "alternate", "type": "text/html", "href": alternate})
+    for carrier in related_sources(story):
+        links.append(
+            {"rel": "related", "type": "text/html", "href": carrier.link, "title": carrier.name}
+        )
     entry.category(term=story.section, scheme=config.base_url + "section/", label=story.section)
     for topic in story.topics:
         entry.category(term=topic, scheme=config.base_url + "topic/", label=topic)
-    if story.summary_html:
-        entry.summary(sanitize_html(story.summary_html), type="html")
-    entry.content(sanitize_html(story.body_html + _carried_by_html(story)), type="html")
+    summary, summary_type = summary_of(story)
+    if summary:
+        entry.summary(summary, type=summary_type)
+    entry.content(content_of(story), type="html")
+
+
+def related_sources(story: Story) -> list[SourceLink]:
+    """The other sources that carried the story and have a page of their own, once each."""
+    seen = {story.link}
+    related = []
+    for carrier in story.also_carried_by:
+        if carrier.link and carrier.link not in seen:
+            seen.add(carrier.link)
+            related.append(carrier)
+    return related
+
+
+# A story sits in several feeds (all, its section, its topics) and in the JSON
+# twins: sanitizing it once per pass, not once per document, halves the work.
+# Keyed by the whole frozen Story, so an edit is never served from the cache.
+@functools.lru_cache(maxsize=2048)
+def content_of(story: Story) -> str:
+    """The entry content: the sanitized body and the list of sources that carried it."""
+    return sanitize_html(story.body_html + _carried_by_html(story))
+
+
+@functools.lru_cache(maxsize=2048)
+def summary_of(story: Story) -> tuple[str, str]:
+    """The entry summary and its Atom type: the first paragraph, as sanitized HTML,
+    or cut to SUMMARY_MAX_CHARS as plain text when that paragraph is longer."""
+    paragraph = sanitize_html(first_paragraph(story.summary_html or story.body_html))
+    text = html_to_text(paragraph)
+    if not text:
+        return "", "text"
+    if len(text) <= SUMMARY_MAX_CHARS:
+        return paragraph, "html"
+    cut = text[: SUMMARY_MAX_CHARS + 1].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    return cut + "\u2026", "text"
+
+
+def render_json_feed(config: Config, spec: FeedSpec, stories: Sequence[Story]) -> bytes:
+    """The JSON Feed 1.1 twin of a head Atom feed, deterministic for the same stories."""
+    document: dict[str, object] = {
+        "version": JSON_FEED_VERSION,
+        "title": spec.title,
+        "home_page_url": config.base_url,
+        "feed_url": feed_url(config, spec.json_relpath),
+        "authors": [{"name": config.feed_author}],
+        "language": config.language,
+    }
+    # JSON Feed's icon is the big square image and favicon the small one.
+    if config.logo:
+        document["icon"] = config.logo
+    if config.icon:
+        document["favicon"] = config.icon
+    if config.websub_hub:
+        document["hubs"] = [{"type": "WebSub", "url": config.websub_hub}]
+    items = []
+    for story in stories:
+        item: dict[str, object] = {"id": story.atom_id}
+        alternate = alternate_url(config, story)
+        if alternate:
+            item["url"] = alternate
+        summary, summary_type = summary_of(story)
+        item.update(
+            {
+                "title": story.headline,
+                "content_html": content_of(story),
+                "summary": summary if summary_type == "text" else html_to_text(summary),
+                "date_published": story.published.isoformat(),
+                "date_modified": _entry_updated(story).isoformat(),
+                "authors": [{"name": story.byline or story.source_name}],
+                "tags": list(dict.fromkeys((story.section, *story.topics))),
+            }
+        )
+        if not item["summary"]:
+            del item["summary"]
+        items.append(item)
+    document["items"] = items
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 def _carried_by_html(story: Story) -> str:
@@ -160,35 +388,30 @@ def _carried_by_html(story: Story) -> str:
 
 
 def render_opml(config: Config, specs: Sequence[FeedSpec]) -> bytes:
-    """OPML 2.0: the feeds grouped as All, Sections and Topics."""
-    lines = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        '<opml version="2.0">',
-        "  <head>",
-        f"    <title>{_xml_text(config.title)} feeds</title>",
-        f"    <ownerName>{_xml_text(config.feed_author)}</ownerName>",
-        "  </head>",
-        "  <body>",
-    ]
-
-    def outline(spec: FeedSpec, indent: str) -> str:
-        text = quoteattr(spec.name or spec.title)
-        return (
-            f'{indent}<outline type="rss" version="ATOM1" text={text} '
-            f"title={quoteattr(spec.title)} xmlUrl={quoteattr(feed_url(config, spec.relpath))} "
-            f"htmlUrl={quoteattr(config.base_url)}/>"
-        )
-
-    for group, label in (("all", "All"), ("section", "Sections"), ("topic", "Topics")):
-        members = [s for s in specs if s.kind == group]
-        if group == "all":
-            lines += [outline(s, "    ") for s in members]
-            continue
-        lines.append(f"    <outline text={quoteattr(label)} title={quoteattr(label)}>")
-        lines += [outline(s, "      ") for s in members]
-        lines.append("    </outline>")
-    lines += ["  </body>", "</opml>", ""]
-    return "\n".join(lines).encode("utf-8")
+    """OPML 2.0: the feeds as three outlines, All, Sections and Topics (each always there)."""
+    opml = etree.Element("opml", version="2.0")
+    head = etree.SubElement(opml, "head")
+    etree.SubElement(head, "title").text = f"{config.title} feeds"
+    etree.SubElement(head, "ownerName").text = config.feed_author
+    body = etree.SubElement(opml, "body")
+    for kind, label in (("all", "All"), ("section", "Sections"), ("topic", "Topics")):
+        group = etree.SubElement(body, "outline", text=label, title=label)
+        for spec in specs:
+            if spec.kind == kind:
+                etree.SubElement(
+                    group, "outline", type="rss", version="ATOM1", text=spec.name or spec.title,
+                    title=spec.title, xmlUrl=feed_url(config, spec.relpath),
+                    htmlUrl=config.base_url,
+                )  # fmt: skip
+    # The JSON Feed twins are listed as links, not as rss outlines: a reader
+    # importing this list would otherwise subscribe to every story twice.
+    twins = etree.SubElement(body, "outline", text="JSON Feed", title="JSON Feed")
+    for spec in specs:
+        etree.SubElement(
+            twins, "outline", type="link", text=f"{spec.name or spec.title} (JSON Feed)",
+            url=feed_url(config, spec.json_relpath),
+        )  # fmt: skip
+    return etree.tostring(opml, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 def _xml_text(text: str) -> str:
@@ -230,9 +453,9 @@ def write_if_changed(output_dir: Path, relpath: str, content: bytes) -> bool:
 def safe_output_path(output_dir: Path, relpath: str) -> Path:
     """output_dir/relpath, refusing anything that would land outside output_dir."""
     root = output_dir.resolve()
-    if "\0" in relpath:  # checked first: resolve() raises a bare ValueError on a NUL
-        shown = relpath.replace("\0", "\\0")
-        raise PublishError(root / shown, "refusing to write outside the output folder")
+    # Checked before resolve(), which raises a bare ValueError on a NUL.
+    if "\0" in relpath:
+        raise PublishError(root, f"refusing to write outside the output folder: {relpath!r}")
     target = (root / relpath).resolve()
     if not target.is_relative_to(root) or target == root:
         raise PublishError(root / relpath, "refusing to write outside the output folder")
@@ -240,20 +463,30 @@ def safe_output_path(output_dir: Path, relpath: str) -> Path:
 
 
 def remove_stale(output_dir: Path, keep: set[str], folders: Iterable[str]) -> tuple[str, ...]:
-    """Delete feeds in `folders` that are no longer published (a removed topic)."""
+    """Delete what is no longer published under `folders` (a removed topic, its
+    JSON twin and archive pages, a withdrawn seed's article page)."""
     removed = []
     for folder in folders:
         directory = output_dir / folder
         if not directory.is_dir():
             continue
-        for path in sorted(directory.iterdir()):
-            relpath = f"{folder}/{path.name}"
-            if path.is_file() and relpath not in keep and path.suffix in (".atom", ".json"):
+        for path in sorted(directory.rglob("*")):
+            relpath = path.relative_to(output_dir).as_posix()
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                _remove_quietly(path)  # left by a pass that was killed mid-write
+            elif path.is_file() and relpath not in keep and path.suffix in _PUBLISHED_SUFFIXES:
                 _remove_quietly(path)
                 removed.append(relpath)
-            elif path.name.startswith(".") and path.name.endswith(".tmp"):
-                _remove_quietly(path)  # left by a pass that was killed mid-write
+        for path in sorted(directory.rglob("*"), reverse=True):
+            if path.is_dir():
+                try:
+                    path.rmdir()  # only succeeds when empty, e.g. a removed feed's archive
+                except OSError:
+                    pass
     return tuple(removed)
+
+
+_PUBLISHED_SUFFIXES = (".atom", ".json", ".html")
 
 
 def _remove_quietly(path: Path) -> None:

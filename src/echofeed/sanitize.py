@@ -35,6 +35,13 @@ _ATTRIBUTES = {
 _URL_SCHEMES = {"http", "https", "mailto"}
 _URL_ATTRIBUTES = ("href", "src", "cite")
 _TAG = re.compile(r"<[^>]*>")
+# Kept (attributes dropped) by the first pass of html_to_text, so that the
+# text of two paragraphs does not run together; inline tags just vanish.
+_BLOCK_TAGS = {
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "div", "dl", "dt",
+    "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
+    "li", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
+}  # fmt: skip
 
 
 def sanitize_html(fragment: str, base_url: str | None = None) -> str:
@@ -63,7 +70,9 @@ def html_to_text(fragment: str) -> str:
     if not fragment:
         return ""
     # Sanitize first so the text of <script> and <style> elements is gone too.
-    text = nh3.clean(fragment, tags=set(), clean_content_tags={"script", "style"})
+    text = nh3.clean(
+        fragment, tags=_BLOCK_TAGS, attributes={}, clean_content_tags={"script", "style"}
+    )
     text = html.unescape(_TAG.sub(" ", text))
     return " ".join(text.replace("\u200b", "").split())
 

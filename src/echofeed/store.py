@@ -5,6 +5,11 @@ Tables:
   has duplicate_of NULL; a later copy of the same story points at its record.
   Withdrawn seeds (file deleted) keep their row with withdrawn = 1.
 - story_topics: which topics each story is filed under.
+- story_signatures: the blocking index of headline dedup: each story under the
+  few signatures `dedup.signatures()` gives its headline, so a new headline
+  finds its candidate matches by index lookups, not by a scan of every story.
+- feed_slugs: the file name given to each section and topic, kept for good so
+  a name that slugs alike later never renames an existing feed.
 - sources: per external source, HTTP validators and failure state.
 - seed_files: what was last seen of each seed file (size, mtime, hash, verdict).
 - meta: schema version and the fingerprint of the sorting rules.
@@ -19,7 +24,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +60,11 @@ class StoredEntry:
     withdrawn: bool
     published: datetime
     updated: datetime
+    headline: str = ""
+    source: str = ""
+    source_name: str = ""
+    origin_id: str = ""
+    last_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +181,15 @@ class Store:
             db["story_topics"].create(
                 {"story_key": str, "topic": str}, pk=("story_key", "topic"), if_not_exists=True
             )
+            db["story_signatures"].create(
+                {"signature": str, "story_key": str}, pk=("signature", "story_key"),
+                if_not_exists=True,
+            )  # fmt: skip
+            db["feed_slugs"].create(
+                {"kind": str, "key": str, "name": str, "slug": str},
+                pk=("kind", "key"), if_not_exists=True,
+            )  # fmt: skip
+            db["feed_slugs"].create_index(["kind", "slug"], unique=True, if_not_exists=True)
             db["sources"].create(
                 {
                     "url": str, "name": str, "current_url": str, "etag": str,
@@ -193,6 +212,9 @@ class Store:
                 ("stories", ["section"]),
                 ("stories", ["source"]),
                 ("story_topics", ["topic"]),
+                ("story_signatures", ["story_key"]),
+                ("stories", ["source", "link"]),
+                ("stories", ["atom_id"]),
             ):
                 db[table].create_index(columns, if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
@@ -215,25 +237,83 @@ class Store:
     # -- stories ------------------------------------------------------------
 
     def get_entry(self, key: str) -> StoredEntry | None:
-        rows = list(
-            self.db.query(
-                "select key, kind, headline_key, content_hash, duplicate_of, withdrawn, "
-                "published, updated from stories where key = ?",
-                [key],
-            )
-        )
+        rows = list(self.db.query(f"select {_ENTRY_COLUMNS} from stories where key = ?", [key]))
         return _stored_entry(rows[0]) if rows else None
 
-    def find_record(self, headline_key: str, *, exclude_key: str) -> StoredEntry | None:
-        """The live story of record with this headline key, if any (oldest first)."""
+    def find_record(self, signatures: Sequence[str], *, exclude_key: str) -> list[StoredEntry]:
+        """Live stories of record filed under any of `signatures`, oldest first.
+
+        These are the candidates a new headline is decided against; the
+        signature index keeps them few whatever the number of stories stored.
+        """
+        if not signatures:
+            return []
+        marks = ",".join("?" * len(signatures))
+        # CROSS JOIN keeps SQLite on the signature index: left to itself it
+        # prefers the duplicate_of index, which is a scan of every record.
         rows = self.db.query(
-            "select key, kind, headline_key, content_hash, duplicate_of, withdrawn, "
-            "published, updated from stories where headline_key = ? and key != ? "
-            "and duplicate_of is null and withdrawn = 0 order by first_seen, key limit 1",
-            [headline_key, exclude_key],
+            f"select distinct {_ENTRY_COLUMNS} from story_signatures cross join stories "
+            f"on key = story_key where signature in ({marks}) and key != ? "
+            "and duplicate_of is null and withdrawn = 0 order by first_seen, key",
+            [*signatures, exclude_key],
         )
-        row = next(iter(rows), None)
-        return _stored_entry(row) if row else None
+        return [_stored_entry(row) for row in rows]
+
+    def find_by_link(self, source: str, link: str, *, exclude_key: str) -> StoredEntry | None:
+        """The one entry a source published earlier under this link (its id may have changed).
+
+        None when the source used the link for several entries: then the link
+        names a page (a live blog, the home page), not one entry.
+        """
+        rows = list(
+            self.db.query(
+                f"select {_ENTRY_COLUMNS} from stories where source = ? and link = ? "
+                "and key != ? limit 2",
+                [source, link, exclude_key],
+            )
+        )
+        return _stored_entry(rows[0]) if len(rows) == 1 else None
+
+    def copies_of(self, record_key: str) -> list[StoredEntry]:
+        """The entries filed as copies of `record_key`, oldest first."""
+        rows = self.db.query(
+            f"select {_ENTRY_COLUMNS} from stories where duplicate_of = ? order by first_seen, key",
+            [record_key],
+        )
+        return [_stored_entry(row) for row in rows]
+
+    def set_signatures(self, key: str, signatures: Iterable[str], headline_key: str) -> None:
+        """File `key` under these dedup signatures (and no others)."""
+        self.db.execute("delete from story_signatures where story_key = ?", [key])
+        self.db.execute("update stories set headline_key = ? where key = ?", [headline_key, key])
+        self.db.conn.executemany(
+            "insert or ignore into story_signatures (signature, story_key) values (?, ?)",
+            [(sig, key) for sig in signatures],
+        )
+
+    def iter_headlines(self) -> Iterator[tuple[str, str, str]]:
+        """(key, headline, source_name) of every story, for re-keying after a rule change."""
+        for row in self.db.query("select key, headline, source_name from stories order by key"):
+            yield row["key"], row["headline"], row["source_name"] or ""
+
+    def load_headlines(
+        self, rows: Iterable[tuple[str, str, str, Sequence[str]]], when: datetime
+    ) -> None:
+        """Bulk-insert bare external stories (key, headline, key, signatures): for benchmarks."""
+        stamp = to_text(when)
+        with self.db.conn:
+            for key, headline, hkey, sigs in rows:
+                self.db.execute(
+                    "insert into stories (key, kind, source, source_name, origin_id, atom_id, "
+                    "headline, headline_key, content_hash, published, updated, first_seen, "
+                    "last_seen, withdrawn) values (?, 'feed', 'bench', 'Bench', ?, ?, ?, ?, '', "
+                    "?, ?, ?, ?, 0)",
+                    [key, key, key, headline, hkey, stamp, stamp, stamp, stamp],
+                )
+                self.db.conn.executemany(
+                    "insert or ignore into story_signatures (signature, story_key) values (?, ?)",
+                    [(sig, key) for sig in sigs],
+                )
 
     def put_entry(
         self,
@@ -273,6 +353,12 @@ class Store:
         rows = list(self.db.query("select atom_id from stories where key = ?", [key]))
         return rows[0]["atom_id"] if rows else None
 
+    def atom_id_taken(self, atom_id: str, *, exclude_key: str) -> bool:
+        rows = self.db.query(
+            "select 1 from stories where atom_id = ? and key != ? limit 1", [atom_id, exclude_key]
+        )
+        return next(iter(rows), None) is not None
+
     def touch(self, key: str, seen: datetime) -> None:
         self.db.execute("update stories set last_seen = ? where key = ?", [to_text(seen), key])
 
@@ -292,9 +378,12 @@ class Store:
 
     def set_topics(self, key: str, topics: Iterable[str]) -> None:
         self.db.execute("delete from story_topics where story_key = ?", [key])
-        rows = [{"story_key": key, "topic": t} for t in dict.fromkeys(topics)]
-        if rows:
-            self.db["story_topics"].insert_all(rows, pk=("story_key", "topic"))
+        # Plain executemany: sqlite-utils' insert_all introspects the table and
+        # opens a savepoint on every call, which dominated a re-sort's time.
+        self.db.conn.executemany(
+            "insert into story_topics (story_key, topic) values (?, ?)",
+            [(key, topic) for topic in dict.fromkeys(topics)],
+        )
 
     def withdraw_seeds_except(self, present_ids: set[str], when: datetime) -> list[str]:
         """Withdraw every seed story whose file is gone; return their keys."""
@@ -308,20 +397,92 @@ class Store:
             )
         return gone
 
+    def prune_external(self, older_than: datetime) -> int:
+        """Delete external stories published and last seen in their feed before `older_than`.
+
+        Seeds are never pruned, withdrawn ones included. A story its source still
+        carries stays even when old, or the next fetch would bring it back as new:
+        one seen in the source's latest parsed body (the newest last_seen of that
+        source) while the source answered since the cutoff (an unchanged body or a
+        304 does not touch last_seen). When a pruned story was the record of copies
+        that stay, the oldest of them becomes the record. Returns how many went.
+        """
+        cutoff = to_text(older_than)
+        keys = [
+            row["key"]
+            for row in self.db.query(
+                "select s.key from stories s "
+                "left join (select source, max(last_seen) as latest from stories "
+                "  where kind = 'feed' group by source) l on l.source = s.source "
+                "left join sources src on src.url = s.source "
+                "where s.kind = 'feed' and s.published < :cutoff and s.last_seen < :cutoff "
+                "and not (s.last_seen = l.latest and coalesce(src.last_success, '') >= :cutoff)",
+                {"cutoff": cutoff},
+            )
+        ]
+        if not keys:
+            return 0
+        self.db.execute("create temp table if not exists prune_keys (key text primary key)")
+        self.db.execute("delete from prune_keys")
+        self.db.conn.executemany("insert into prune_keys values (?)", ((k,) for k in keys))
+        orphaned = self.db.query(
+            "select s.key, s.duplicate_of from stories s join prune_keys p "
+            "on p.key = s.duplicate_of where s.key not in (select key from prune_keys) "
+            "order by s.duplicate_of, s.first_seen, s.key"
+        )
+        heirs: dict[str, str] = {}
+        for row in list(orphaned):
+            heir = heirs.setdefault(row["duplicate_of"], row["key"])
+            self.db.execute(
+                "update stories set duplicate_of = ? where key = ?",
+                [None if heir == row["key"] else heir, row["key"]],
+            )
+        self.db.execute("delete from story_topics where story_key in (select key from prune_keys)")
+        self.db.execute("delete from stories where key in (select key from prune_keys)")
+        self.db.execute("delete from prune_keys")
+        return len(keys)
+
     def iter_sortable(self) -> Iterator[dict[str, Any]]:
-        """Every story's sorting inputs, for a re-sort after the rules change."""
+        """Every story's sorting inputs, oldest first, for a re-sort after the rules change."""
         yield from self.db.query(
-            "select key, headline, body_html, categories, section, section_given from stories"
+            "select key, kind, source, headline, body_html, categories, section, section_given, "
+            "(select json_group_array(t.topic) from story_topics t where t.story_key = s.key) "
+            "as topics from stories s order by first_seen, key"
         )
 
-    def set_section(self, key: str, section: str) -> None:
+    def set_section(self, key: str, section: str, section_given: str | None = None) -> None:
         self.db.execute("update stories set section = ? where key = ?", [section, key])
+        if section_given is not None:
+            self.db.execute(
+                "update stories set section_given = ? where key = ?", [section_given, key]
+            )
 
     # -- publishing reads ---------------------------------------------------
 
     def sections(self) -> list[str]:
-        """Every section any story was ever filed in (feeds never vanish under readers)."""
-        return [row["section"] for row in self.db.query("select distinct section from stories")]
+        """Every section a stored story is filed in, the longest-used first."""
+        return [
+            row["section"]
+            for row in self.db.query(
+                "select section from stories group by section order by min(first_seen), section"
+            )
+        ]
+
+    def feed_slugs(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(kind, name key) -> (name, slug) of every section and topic ever published."""
+        return {
+            (row["kind"], row["key"]): (row["name"], row["slug"])
+            for row in self.db.query("select kind, key, name, slug from feed_slugs")
+        }
+
+    def add_feed_slugs(self, slugs: Mapping[tuple[str, str], tuple[str, str]]) -> None:
+        """Keep newly given slugs; one already given is never changed."""
+        rows = [
+            {"kind": kind, "key": key, "name": name, "slug": slug}
+            for (kind, key), (name, slug) in slugs.items()
+        ]
+        if rows:
+            self.db["feed_slugs"].insert_all(rows, pk=("kind", "key"), ignore=True)
 
     def feed_stories(
         self, *, section: str | None = None, topic: str | None = None, limit: int = 50
@@ -343,6 +504,51 @@ class Store:
                 f"select s.* from stories s {join} where {' and '.join(where)} "
                 "order by s.published desc, s.key desc limit ?",
                 params,
+            )
+        )
+        return self._stories(rows)
+
+    def feed_timeline(self, *, section: str | None = None, topic: str | None = None) -> list[str]:
+        """Keys of the live stories of record, in the order they were first seen.
+
+        This is the archive order: a new story is always added at the end (ties
+        within one pass go by published date), so fixed-size pages counted from
+        the oldest keep their stories as new ones arrive.
+        """
+        where = ["s.duplicate_of is null", "s.withdrawn = 0"]
+        params: list[Any] = []
+        join = ""
+        if section is not None:
+            where.append("s.section = ?")
+            params.append(section)
+        if topic is not None:
+            join = "join story_topics t on t.story_key = s.key"
+            where.append("t.topic = ?")
+            params.append(topic)
+        rows = self.db.query(
+            f"select s.key from stories s {join} where {' and '.join(where)} "
+            "order by s.first_seen, s.published, s.key",
+            params,
+        )
+        return [row["key"] for row in rows]
+
+    def stories_by_keys(self, keys: Iterable[str]) -> list[Story]:
+        """The stories with these keys, in the order given (unknown keys are left out)."""
+        wanted = list(keys)
+        found: dict[str, Story] = {}
+        for start in range(0, len(wanted), 500):  # under SQLite's variable limit
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = list(self.db.query(f"select * from stories where key in ({marks})", chunk))
+            found.update((story.key, story) for story in self._stories(rows))
+        return [found[key] for key in wanted if key in found]
+
+    def seed_stories(self) -> list[Story]:
+        """Every live seed story of record: each gets its own article page."""
+        rows = list(
+            self.db.query(
+                "select * from stories where kind = 'seed' and duplicate_of is null "
+                "and withdrawn = 0 order by key"
             )
         )
         return self._stories(rows)
@@ -433,7 +639,9 @@ class Store:
                 self.db.execute("delete from seed_files where name = ?", [row["name"]])
 
     def rejected_seeds(self) -> list[SeedFileState]:
-        return [s for s in self.seed_file_states().values() if s.status == "rejected"]
+        """Seed files rejected on their last reading, by file name."""
+        states = self.seed_file_states().values()
+        return sorted((s for s in states if s.status == "rejected"), key=lambda s: s.name)
 
     # -- sources ------------------------------------------------------------
 
@@ -466,6 +674,12 @@ def _opt_time(text: str | None) -> datetime | None:
     return from_text(text) if text else None
 
 
+_ENTRY_COLUMNS = (
+    "key, kind, headline_key, content_hash, duplicate_of, withdrawn, published, updated, "
+    "headline, source, source_name, origin_id, last_seen"
+)
+
+
 def _stored_entry(row: dict[str, Any]) -> StoredEntry:
     return StoredEntry(
         key=row["key"],
@@ -476,6 +690,11 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
         withdrawn=bool(row["withdrawn"]),
         published=from_text(row["published"]),
         updated=from_text(row["updated"]),
+        headline=row["headline"] or "",
+        source=row["source"] or "",
+        source_name=row["source_name"] or "",
+        origin_id=row["origin_id"] or "",
+        last_seen=_opt_time(row["last_seen"]),
     )
 
 
