@@ -162,6 +162,7 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path) -> None:
             "topics": {"Reports": {"keywords": ["report"]}},
         }))  # fmt: skip
         command = [sys.executable, "-m", "echofeed.cli", "-q", "-c", str(config), "refresh"]
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
 
         def start_over() -> None:
             """No database and no feeds: the next pass is a newsroom's first."""
@@ -189,7 +190,7 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path) -> None:
         # writing every feed for the first time. Kill it a few times, then let it finish.
         for attempt in range(FIRST_PASS_KILLS):
             start_over()
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            process = subprocess.Popen(command, **quiet)
             try:
                 time.sleep(rng.uniform(0.2, first_seconds))
             finally:
@@ -216,7 +217,7 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path: Path) -> None:
             new_seed_ids = next_round()
             before = stored_origin_ids(database)
             old_feed = (output_dir / "all.atom").read_bytes()
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            process = subprocess.Popen(command, **quiet)
             try:
                 time.sleep(rng.uniform(0.2, max(upper, 0.3)))
                 finished = process.poll() is not None
