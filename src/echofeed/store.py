@@ -28,6 +28,7 @@ wholly stored or not at all.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -100,6 +101,15 @@ class SourceState:
     body_sha256: str | None
 
 
+def _disk_full_note(path: Path) -> str:
+    """SQLite reports a full disk as a vague "disk I/O error" when it cannot grow -shm."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return ""
+    return "; the disk holding it is full" if free < 1024 * 1024 else ""
+
+
 class Store:
     """An open echofeed database."""
 
@@ -114,7 +124,8 @@ class Store:
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as e:
-            raise StoreError(self.path, f"cannot open the database: {e}") from e
+            reason = f"cannot open the database: {e}{_disk_full_note(self.path)}"
+            raise StoreError(self.path, reason) from e
         except OSError as e:
             raise StoreError(self.path, f"cannot open the database: {e}") from e
 
@@ -130,15 +141,30 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""
+        conn = self.db.conn
         try:
-            with self.db.conn:
+            if conn.in_transaction:  # nested: the outer transaction decides
                 yield
+                return
+            # An explicit BEGIN: sqlite3 only opens a transaction at the first
+            # INSERT/UPDATE/DELETE, and a sqlite-utils upsert before that ran in
+            # (and committed) a transaction of its own, so a failure or a kill
+            # mid-source kept that row without its topics. Inside ours,
+            # sqlite-utils 4 uses savepoints. IMMEDIATE takes the write lock now.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                conn.commit()
+            except BaseException:
+                conn.rollback()  # also after a failed COMMIT, which leaves it open
+                raise
         except sqlite3.DatabaseError as e:
-            raise StoreError(self.path, f"write failed, nothing of it was kept: {e}") from e
+            reason = f"write failed, nothing of it was kept: {e}{_disk_full_note(self.path)}"
+            raise StoreError(self.path, reason) from e
 
     def _migrate(self) -> None:
         db = self.db
-        with db.conn:
+        with self.transaction():  # IMMEDIATE: a second process waits, not fails
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             row = self._meta("schema_version")
             if row is not None and int(row) > SCHEMA_VERSION:

@@ -1,0 +1,441 @@
+"""Malformed and hostile feeds and seeds (tests/data/hostile/, plus huge ones generated here).
+
+Each must end in published valid output or a clear error naming its source, never a
+crash of the pass; nothing executable reaches a published file (Atom, and JSON Feed
+or HTML pages when they exist), and no local file read through an XML entity reaches
+the output or the database.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import lxml.html
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+from echofeed.cli import cli
+from echofeed.config import SourceConfig
+from echofeed.errors import ParseError
+from echofeed.parse import ParsedFeed, parse_feed
+from echofeed.sanitize import sanitize_html
+from echofeed.seeds import parse_seed
+
+from .conftest import DATA
+from .feedcheck import entries, validate_output
+
+HOSTILE = DATA / "hostile"
+SOURCE = SourceConfig(name="Hostile", url="https://hostile.test/feed")
+SECRET = "TOP-SECRET-7f3a9c-do-not-publish"
+
+# -- what "executable" means ----------------------------------------------------------
+
+BAD_SCHEMES = ("javascript:", "vbscript:", "livescript:", "data:")
+BAD_TAGS = {
+    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "style", "link",
+    "meta", "base", "form", "input", "button", "textarea", "select", "svg", "math",
+    "template", "noscript", "xml",
+}  # fmt: skip
+URL_ATTRIBUTES = {
+    "href", "src", "action", "formaction", "data", "background", "poster", "cite",
+    "srcset", "lowsrc", "dynsrc", "uri", "xlink:href", "codebase", "longdesc", "usemap",
+}  # fmt: skip
+XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+
+
+def is_executable_url(value: str) -> bool:
+    # Browsers drop control characters and white space inside a scheme, and decode
+    # entities in attributes: "jav&#x09;ascript:" still runs.
+    folded = re.sub(r"[\x00-\x20\x7f]", "", html.unescape(value)).lower()
+    return folded.startswith(BAD_SCHEMES)
+
+
+def problems_in_html(fragment: str) -> Iterator[str]:
+    """What in an HTML fragment could run in a browser."""
+    if not (fragment or "").strip():
+        return
+    # lxml refuses C0 controls; they are a separate bug (POISON_REASON), not a script.
+    fragment = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]", "", fragment)
+    root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue  # comments and processing instructions are inert
+        tag = element.tag.lower().rpartition("}")[2]
+        if tag in BAD_TAGS:
+            yield f"<{tag}> element"
+        for name, value in element.attrib.items():
+            name = name.lower()
+            if name.startswith("on"):
+                yield f"{name} handler on <{tag}>"
+            if name in URL_ATTRIBUTES and is_executable_url(value):
+                yield f"{name}={value!r} on <{tag}>"
+            if name == "style" and re.search(r"expression|javascript|url\(", value, re.I):
+                yield f"style={value!r} on <{tag}>"
+
+
+def problems_in_text(text: str) -> Iterator[str]:
+    """Plain text is inert in Atom, but titles leak into HTML pages and careless readers."""
+    if re.search(r"<\s*script", text or "", re.I):
+        yield f"'<script' in plain text {text[:80]!r}"
+
+
+def markup_in_atom_text(path: Path) -> Iterator[str]:
+    """Script markup in Atom's plain-text constructs (titles, names, categories)."""
+    tree = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
+    for element in tree.getroot().iter():
+        if not isinstance(element.tag, str):
+            continue
+        local = etree.QName(element).localname
+        texts = []
+        if local in ("title", "subtitle") and element.get("type", "text") == "text":
+            texts.append(element.text)
+        if local in ("name", "category"):
+            texts += [element.text, element.get("term"), element.get("label")]
+        for text in texts:
+            yield from (f"{path.name}: {local}: {p}" for p in problems_in_text(text or ""))
+
+
+def problems_in_atom(path: Path) -> Iterator[str]:
+    tree = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
+    for element in tree.getroot().iter():
+        if not isinstance(element.tag, str):
+            continue
+        local = etree.QName(element).localname
+        for name, value in element.attrib.items():
+            if (name in ("href", "src", "uri", XML_BASE)) and is_executable_url(value):
+                yield f"{path.name}: <{local} {name}={value!r}>"
+        if local in ("uri", "icon", "logo", "id") and is_executable_url(element.text or ""):
+            yield f"{path.name}: <{local}>{element.text}</{local}>"
+        kind = element.get("type", "text")
+        if local in ("title", "subtitle", "summary", "content", "rights"):
+            if kind == "html":
+                yield from (f"{path.name}: {local}: {p}" for p in problems_in_html(element.text))
+            elif kind == "xhtml":
+                markup = "".join(etree.tostring(c, encoding="unicode") for c in element)
+                yield from (f"{path.name}: {local}: {p}" for p in problems_in_html(markup))
+
+
+def problems_in_json_feed(path: Path) -> Iterator[str]:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    urls = ("home_page_url", "feed_url", "icon", "favicon", "url", "external_url", "image",
+            "banner_image")  # fmt: skip
+    for where, obj in [("feed", document), *((f"item {i}", it) for i, it in
+                                             enumerate(document.get("items", [])))]:  # fmt: skip
+        for key in urls:
+            if isinstance(obj.get(key), str) and is_executable_url(obj[key]):
+                yield f"{path.name}: {where}: {key}={obj[key]!r}"
+        for problem in problems_in_html(obj.get("content_html") or ""):
+            yield f"{path.name}: {where}: content_html: {problem}"
+
+
+def problems_in_html_page(path: Path) -> Iterator[str]:
+    document = lxml.html.document_fromstring(path.read_bytes())
+    for element in document.iter():
+        if not isinstance(element.tag, str):
+            continue
+        tag = element.tag.lower()
+        if tag == "script" and element.get("type") != "application/ld+json":
+            yield f"{path.name}: <script>"
+        for name, value in element.attrib.items():
+            if name.lower().startswith("on"):
+                yield f"{path.name}: {name} handler on <{tag}>"
+            if name.lower() in URL_ATTRIBUTES and is_executable_url(value):
+                yield f"{path.name}: {name}={value!r} on <{tag}>"
+
+
+def assert_nothing_executable(output_dir: Path) -> int:
+    """Check every published file; return how many were checked."""
+    checkers = {".atom": problems_in_atom, ".json": problems_in_json_feed,
+                ".html": problems_in_html_page}  # fmt: skip
+    problems, checked = [], 0
+    for path in sorted(output_dir.rglob("*")):
+        if path.is_file() and path.suffix in checkers:
+            problems += checkers[path.suffix](path)
+            checked += 1
+    assert not problems, "\n".join(problems)
+    return checked
+
+
+def test_the_checker_finds_what_it_must():
+    """The checks above would fail on unsafe output (so their passing means something)."""
+    assert list(problems_in_html('<a href=" jav&#x09;ascript:alert(1)">x</a>'))
+    assert list(problems_in_html("<p onclick=x>y</p>"))
+    assert list(problems_in_html("<svg><script>alert(1)</script></svg>"))
+    assert list(problems_in_text("Title <script>alert(1)</script>"))
+    assert not list(problems_in_html('<p><a href="https://ok.test/">ok</a> &lt;script&gt;</p>'))
+
+
+# -- the corpus ----------------------------------------------------------------------
+
+
+def corpus(secret_path: Path) -> dict[str, tuple[bytes, str]]:
+    """Every hostile feed, by URL path: (body, content type)."""
+    types = {".atom": "application/atom+xml", ".rss": "application/rss+xml",
+             ".json": "application/feed+json", ".xml": "application/xml",
+             ".html": "text/html", ".bin": "application/octet-stream"}  # fmt: skip
+    feeds = {}
+    for path in sorted(HOSTILE.iterdir()):
+        if path.is_file() and path.suffix != ".md":
+            body = path.read_bytes().replace(b"@SECRET@", str(secret_path).encode())
+            name = path.name.removesuffix(".in")
+            feeds[name] = (body, types.get(Path(name).suffix, "application/xml"))
+    feeds["deep-nesting.rss"] = (deep_xml(10_000), "application/rss+xml")
+    attribute = "A" * (4 * 1024 * 1024)
+    feeds["huge-attribute.rss"] = (
+        rss_item("Huge attribute story", f'<description x="{attribute}">body</description>'),
+        "application/rss+xml",
+    )
+    feeds["huge-title.rss"] = (rss_item("Huge title " + "word " * 200_000), "application/rss+xml")
+    return feeds
+
+
+def rss_item(title: str, extra: str = "", link: str = "https://hostile.test/item") -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Gen</title>'
+        f"<link>https://hostile.test/</link><description>d</description><item>"
+        f"<title>{title}</title><link>{link}</link>{extra}</item></channel></rss>"
+    ).encode()
+
+
+def deep_xml(depth: int) -> bytes:
+    nested = "<x>" * depth + "deep" + "</x>" * depth
+    return rss_item(f"Deep nesting {depth}", nested, link=f"https://hostile.test/deep/{depth}")
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secret.txt"
+    path.write_text(SECRET)
+    return path
+
+
+def test_full_refresh_over_the_hostile_corpus(newsroom, tmp_path, httpserver, secret_file):
+    feeds = corpus(secret_file)
+    for name, (body, content_type) in feeds.items():
+        httpserver.expect_request(f"/{name}").respond_with_data(body, content_type=content_type)
+    # Hostile servers: a gzip bomb (64 MiB of zeros in 64 KiB), a redirect to a local
+    # file, a redirect loop.
+    bomb = gzip.compress(b"<rss>" + b"\0" * (64 * 1024 * 1024), compresslevel=9)
+    httpserver.expect_request("/bomb.xml").respond_with_data(
+        bomb, headers={"Content-Encoding": "gzip"}, content_type="application/rss+xml"
+    )
+    httpserver.expect_request("/to-file.xml").respond_with_data(
+        "", status=302, headers={"Location": f"file://{secret_file}"}
+    )
+    httpserver.expect_request("/loop.xml").respond_with_data(
+        "", status=302, headers={"Location": "/loop.xml"}
+    )
+    servers = ["bomb.xml", "to-file.xml", "loop.xml"]
+    seeds = tmp_path / "seeds"
+    shutil.copytree(HOSTILE / "seeds", seeds)
+    config = newsroom(
+        sources=[
+            {"name": name, "url": httpserver.url_for(f"/{name}")} for name in [*feeds, *servers]
+        ],  # fmt: skip
+        topics={"Everything": {"keywords": ["story", "title", "seed"]}},
+    )
+    result = CliRunner().invoke(cli, ["-c", str(config), "refresh"])
+    assert result.exit_code == 0, result.output
+    output = tmp_path / "feeds"
+    validate_output(output)
+    assert assert_nothing_executable(output) >= 3
+    for path in [*output.rglob("*"), *tmp_path.glob("echofeed.db*")]:
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), f"the secret leaked into {path}"
+
+    published = entries(output / "all.atom")
+    titles = [str(e["title"]) for e in published]
+
+    def published_title(prefix: str) -> str:
+        found = [t for t in titles if t.startswith(prefix)]
+        assert found, f"no entry titled {prefix!r}...; got {titles}\n{result.output}"
+        return found[0]
+
+    # The hostile feeds publish, defanged.
+    for prefix in ("Atom title one", "Atom title two", "Atom title three", "RSS title one",
+                   "RSS title two", "JSON title one", "JSON title two"):  # fmt: skip
+        published_title(prefix)
+    # Malformed ones publish what can be read.
+    published_title("Complete entry before the cut")
+    assert "Zürich naïve 東京" in published_title("UTF-16 story")
+    assert "café" in published_title("Declared UTF-8 but Windows-1252")
+    published_title("Declared Latin-1 but UTF-8")
+    published_title("Deep nesting 10000")
+    published_title("Huge attribute story")
+    assert len(published_title("Huge title")) <= 1000
+    if not any(t.startswith("Control chars") for t in titles):  # one bad char ref loses it all
+        assert "- control-chars.rss: feed could not be parsed" in result.output
+    assert not any("laugh" in t.lower() and "lollol" in t for t in titles)
+    # What cannot be read is a clear error naming the source; the pass goes on.
+    problems = result.output.split("problems", 1)[-1]
+    for name in ("empty.xml", "html-page.html", *servers):
+        assert f"- {name}: " in problems, f"{name} not reported:\n{result.output}"
+    assert "unexpected error" not in result.output
+    # Seeds: the injected one publishes defanged, the binary and empty ones are rejected.
+    seed = next(e for e in published if str(e["title"]).startswith("Seed headline"))
+    assert "First paragraph" in str(seed["content"]) and "<iframe" not in str(seed["content"])
+    for name in ("901_00000000000000e2.txt", "903_00000000000000e4.txt"):
+        assert name in problems, f"seed {name} not reported"
+    assert "Windows-1252 seed: café" in published_title("Windows-1252 seed")
+    assert (seeds / "901_00000000000000e2.txt").exists()  # a rejected file stays put
+
+    again = CliRunner().invoke(cli, ["-c", str(config), "refresh"])
+    assert again.exit_code == 0, again.output
+    assert "0 new" in again.output
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        p.name.removesuffix(".in") for p in HOSTILE.iterdir() if p.is_file() and p.suffix != ".md"
+    ),
+)
+def test_each_corpus_file_parses_to_entries_or_a_parse_error(name, secret_file):
+    body = (HOSTILE / name).read_bytes() if (HOSTILE / name).exists() else None
+    if body is None:
+        body = (HOSTILE / f"{name}.in").read_bytes()
+    body = body.replace(b"@SECRET@", str(secret_file).encode())
+    try:
+        parsed = parse_feed(body, SOURCE)
+    except ParseError as e:
+        assert str(e).startswith("Hostile: ")
+        return
+    assert isinstance(parsed, ParsedFeed)
+    for entry in parsed.entries:
+        fields = (entry.headline, entry.byline, entry.body_html, entry.summary_html, entry.link,
+                  entry.origin_id, *entry.categories)  # fmt: skip
+        assert not any(SECRET in f for f in fields), f"{name}: the secret leaked"
+        assert not list(problems_in_html(entry.body_html)), name
+        assert not list(problems_in_html(entry.summary_html)), name
+        assert not entry.link or entry.link.startswith(("http://", "https://")), entry.link
+
+
+def test_xml_nested_100k_deep_parses_without_crashing():
+    parsed = parse_feed(deep_xml(100_000), SOURCE)
+    assert [e.headline for e in parsed.entries] == ["Deep nesting 100000"]
+
+
+@pytest.fixture(scope="module")
+def hundred_thousand_entries() -> tuple[bytes, ParsedFeed]:
+    # A JSON Feed: the same 100k entries as RSS take ~4x longer to parse (11 s here),
+    # which the suite cannot afford; the RSS figure is in docs/RELIABILITY.md.
+    items = [
+        {"id": str(i), "title": f"Story {i}", "url": f"https://hostile.test/many/{i}"}
+        for i in range(100_000)
+    ]
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items}).encode()
+    return body, parse_feed(body, SOURCE)
+
+
+def test_a_feed_of_100k_entries_parses(hundred_thousand_entries):
+    body, parsed = hundred_thousand_entries
+    assert len(body) < 10 * 1024 * 1024  # under the default fetch cap: it would be fetched
+    assert len(parsed.entries) == 100_000
+    assert parsed.entries[-1].headline == "Story 99999"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="parse.py/pipeline.py: no cap on the entries taken from one feed. A 7 MB feed of "
+    "100k entries is all parsed and stored: one full refresh took 49.7 s on the dev machine "
+    "(parsing the RSS 11 s, storing 100k rows the rest) and grows the database by 100k stories. "
+    "Route to the parse owner: keep the newest N (e.g. 1,000) and warn (this test reads "
+    "parse_feed's result; move it if the cap goes in the pipeline).",
+)
+def test_entries_taken_from_one_feed_are_capped(hundred_thousand_entries):
+    _, parsed = hundred_thousand_entries
+    assert len(parsed.entries) <= 10_000
+    assert any("entries" in w for w in parsed.warnings)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="parse.py: a JSON Feed nested 100k deep raises RecursionError out of parse_feed "
+    "(json.loads); the pipeline catches it only as 'unexpected error: RecursionError(...)', "
+    "not a ParseError saying what is wrong. Route to the parse owner.",
+)
+def test_json_nested_100k_deep_is_a_parse_error():
+    body = b'{"version": "https://jsonfeed.org/version/1.1", "items": [' + b"[" * 100_000
+    body += b"]" * 100_000 + b"]}"
+    with pytest.raises(ParseError, match="Hostile: "):
+        parse_feed(body, SOURCE)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sanitize.py: HTML nesting depth is not capped before nh3, whose time grows with "
+    "the square of the depth: 20k nested <div> took ~1 s per nh3 call, and one RSS entry "
+    "whose description nests 100k <div> took ~100 s to parse (sanitize_html and "
+    "html_to_text each run nh3 on it, and publish sanitizes again). One hostile item can "
+    "stall a pass for minutes. Route to the sanitize owner: flatten or cut below a depth.",
+)
+def test_sanitized_html_nesting_is_capped():
+    depth = 3_000
+    clean = sanitize_html("<div>" * depth + "deep" + "</div>" * depth)
+    assert clean.count("<div>") <= 512
+
+
+POISON_REASON = (
+    "parse.py keeps C0 control characters (ESC, \\x01...) from a JSON Feed in headline, "
+    "byline, body, summary and categories (JSON strings may carry them; XML cannot), and "
+    "publish.render_atom (feedgen/lxml) then raises a bare ValueError ('All strings must be "
+    "XML compatible'): the whole pass crashes with a traceback and exit 1, and so does every "
+    "later pass, since the story stays stored. One item of any external JSON Feed stops all "
+    "publishing. Route to the parse owner (strip C0 controls but tab/newline, as seeds.py "
+    "now does) and the publish owner (a story that cannot be rendered should be skipped "
+    "with a warning, not end the pass)."
+)
+
+
+def test_a_seed_with_a_control_character_does_not_stop_publishing(newsroom, tmp_path):
+    config = newsroom()
+    seed = tmp_path / "seeds" / "905_00000000000000e6.txt"
+    shutil.copyfile(HOSTILE / "poison" / seed.name, seed)
+    result = CliRunner().invoke(cli, ["-c", str(config), "refresh"])
+    assert result.exit_code == 0, repr(result.exception)
+    validate_output(tmp_path / "feeds")
+
+
+@pytest.mark.xfail(strict=True, reason=POISON_REASON)
+def test_a_json_feed_with_control_characters_does_not_stop_publishing(
+    newsroom, tmp_path, httpserver
+):
+    body = (HOSTILE / "poison" / "control-chars.json").read_bytes()
+    httpserver.expect_request("/ctrl.json").respond_with_data(
+        body, content_type="application/feed+json"
+    )
+    config = newsroom(sources=[{"name": "Ctrl", "url": httpserver.url_for("/ctrl.json")}])
+    result = CliRunner().invoke(cli, ["-c", str(config), "refresh"])
+    assert result.exit_code == 0, repr(result.exception)
+    titles = [e["title"] for e in entries(tmp_path / "feeds" / "all.atom")]
+    assert "A clean story beside it" in titles
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Plain-text fields can carry '<script>' markup: parse.py turns a double-escaped "
+    "title (&amp;lt;script&amp;gt; in the XML, i.e. HTML text '&lt;script&gt;') into the "
+    "plain text '<script>...' (html_to_text unescapes after stripping tags), and JSON Feed "
+    "author names skip html_to_text altogether (_json_authors); seeds.py keeps a seed "
+    "headline's '<script>' as is. Inert in Atom (type=text, escaped), but it runs in any "
+    "reader or HTML page that renders a title or author as HTML. Route to the parse and "
+    "seeds owners (and HTML pages must escape).",
+)
+def test_plain_text_fields_carry_no_script_markup():
+    found = []
+    for name in ("script-everywhere.atom", "script-everywhere.json", "script-everywhere.rss"):
+        for entry in parse_feed((HOSTILE / name).read_bytes(), SOURCE).entries:
+            for text in (entry.headline, entry.byline, *entry.categories):
+                found += [f"{name}: {p}" for p in problems_in_text(text)]
+    seed = HOSTILE / "seeds" / "900_00000000000000e1.txt"
+    entry = parse_seed(seed.name, seed.read_bytes()).entry
+    for text in (entry.headline, entry.byline, entry.section, entry.source_name):
+        found += [f"{seed.name}: {p}" for p in problems_in_text(text)]
+    assert not found, "\n".join(found)
