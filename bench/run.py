@@ -115,6 +115,7 @@ class StageClock:
         self._lock = threading.Lock()
         self.seconds: dict[tuple[str, bool], float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
+        self.by_name: Counter[str] = Counter()  # exclusive seconds, summed over threads
 
     def wrap(self, fn: Callable[..., Any], stage: str, name: str) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -132,6 +133,7 @@ class StageClock:
                 main = threading.current_thread() is threading.main_thread()
                 with self._lock:
                     self.seconds[(stage, main)] += elapsed - nested
+                    self.by_name[name] += elapsed - nested
                     self.calls[name] += 1
 
         return timed
@@ -231,6 +233,7 @@ def child_refresh(config_path: Path, timed: bool, check_calls: bool) -> dict[str
         "seconds": seconds,
         "stages": clock.split(seconds) if timed else {},
         "calls": dict(clock.calls),
+        "functions": dict(clock.by_name),
         "peak_rss_mb": peak_rss_mb(),
         "counts": dict(report.counts),
         "seeds_read": report.seeds_read,
@@ -283,43 +286,35 @@ def child_ingest(workdir: Path) -> dict[str, Any]:
     size = sum(len(body) for _, body in bodies)
     headers = {"content-type": "application/xml; charset=utf-8"}
 
-    def timed(fn: Callable[[], int]) -> tuple[float, int]:
-        started = time.perf_counter()
-        count = fn()
-        return time.perf_counter() - started, count
-
-    def bare() -> int:
-        return sum(len(feedparser.parse(body).entries) for _, body in bodies)
-
-    def lean() -> int:
-        return sum(
-            len(feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False).entries)
-            for _, body in bodies
-        )
-
-    def parse_only() -> int:
-        return sum(
-            len(parse_feed(body, source, headers=headers).entries) for source, body in bodies
-        )
-
-    def ingest() -> int:
-        sorter = Sorter.from_config(config)
-        now = datetime.now(UTC).replace(microsecond=0)
-        count = 0
-        with Store(workdir / "ingest.db") as store:
-            for source, body in bodies:
-                parsed = parse_feed(body, source, headers=headers, now=now)
-                with store.transaction():
-                    for entry in parsed.entries:
-                        ingest_entry(store, entry, sorter, config, now)
-                        count += 1
-        return count
-
+    sorter = Sorter.from_config(config)
+    now = datetime.now(UTC).replace(microsecond=0)
+    seconds: Counter[str] = Counter()
+    entries: Counter[str] = Counter()
+    clock = time.perf_counter
+    # Feed by feed, each way in turn: a change in machine load hits every way alike.
+    with Store(workdir / "ingest.db") as store:
+        for source, body in bodies:
+            started = clock()
+            entries["feedparser"] += len(feedparser.parse(body).entries)
+            seconds["feedparser"] += clock() - started
+            started = clock()
+            lean = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+            entries["feedparser_lean"] += len(lean.entries)
+            seconds["feedparser_lean"] += clock() - started
+            started = clock()
+            parsed = parse_feed(body, source, headers=headers, now=now)
+            parse_seconds = clock() - started
+            with store.transaction():
+                for entry in parsed.entries:
+                    ingest_entry(store, entry, sorter, config, now)
+            store_seconds = clock() - started - parse_seconds
+            entries["parse_feed"] += len(parsed.entries)
+            seconds["parse_feed"] += parse_seconds
+            entries["ingest"] += len(parsed.entries)
+            seconds["ingest"] += parse_seconds + store_seconds
     results: dict[str, Any] = {"bytes": size, "feeds": len(bodies)}
-    for name, fn in (("feedparser", bare), ("feedparser_lean", lean),
-                     ("parse_feed", parse_only), ("ingest", ingest)):  # fmt: skip
-        seconds, count = timed(fn)
-        results[name] = {"seconds": seconds, "entries": count}
+    for name in ("feedparser", "feedparser_lean", "parse_feed", "ingest"):
+        results[name] = {"seconds": seconds[name], "entries": entries[name]}
     return results
 
 
@@ -605,25 +600,25 @@ def _check_clean(label: str, what: str, refresh: dict[str, Any]) -> None:
 def measure_peer(workdir: Path, base_url: str, log: Callable[[str], None],
                  label: str) -> dict[str, Any]:  # fmt: skip
     """echofeed and reader on the same feeds (no seeds), each a fresh process: start-up counts."""
-    peer: dict[str, Any] = {}
-    config = write_config(workdir, "config-peer.yaml", base_url, seeds=False, prefix="peer-")
-    first, first_wall = run_child("refresh", str(config), "", "")
-    again, again_wall = run_child("refresh", str(config), "", "")
-    entries = first["counts"]["new"] + first["counts"]["duplicate"]
-    peer["echofeed"] = {"entries": entries, "first_wall": first_wall, "again_wall": again_wall,
-                        "first_rss_mb": first["peak_rss_mb"]}  # fmt: skip
     try:
         import reader  # noqa: F401
     except ImportError:
-        peer["reader"] = None
         log(f"[{label}] reader is not installed (pip install -e '.[bench]'); peer skipped")
-        return peer
+        return {}
+    peer: dict[str, Any] = {}
+    config = write_config(workdir, "config-peer.yaml", base_url, seeds=False, prefix="peer-")
     urls = [url for _, url in feed_urls(base_url, workdir)]
     urls_file = workdir / "peer-urls.json"
     urls_file.write_text(json.dumps(urls), encoding="utf-8")
     db = workdir / "peer-reader.sqlite"
+    # Alternating the two, so a change in machine load does not favour either.
+    first, first_wall = run_child("refresh", str(config), "", "")
     rfirst, rfirst_wall = run_child("reader", str(db), str(urls_file))
+    again, again_wall = run_child("refresh", str(config), "", "")
     ragain, ragain_wall = run_child("reader", str(db), str(urls_file))
+    entries = first["counts"]["new"] + first["counts"]["duplicate"]
+    peer["echofeed"] = {"entries": entries, "first_wall": first_wall, "again_wall": again_wall,
+                        "first_rss_mb": first["peak_rss_mb"]}  # fmt: skip
     if rfirst["broken_feeds"]:
         raise BenchError(f"[{label}] reader could not update {rfirst['broken_feeds']} feeds")
     peer["reader"] = {"entries": rfirst["entries"], "first_wall": rfirst_wall,
@@ -715,6 +710,26 @@ def render_markdown(results: dict[str, Any]) -> str:
         "feed queries, rendering and writing; *other* = what no wrapped function covers. Fetch, "
         "parse and part of normalize run in worker threads; the main thread's wait for them is "
         "shared out in proportion to their summed thread times.",
+    ]
+    largest = sizes[-1]
+    for key, what in (("full", "full refresh"), ("nochange", "no-change pass")):
+        run = largest[key]
+        top = sorted(run["functions"].items(), key=lambda item: -item[1])[:10]
+        out += [
+            "",
+            f"The costliest wrapped functions of the {what} at {largest['label']} (own time, "
+            "without the wrapped functions they call; summed over threads, so fetch and "
+            "parse can add up to more than the wall time):",
+            "",
+            "| function | seconds | calls | ms per call |",
+            "| --- | --- | --- | --- |",
+        ]
+        for name, seconds in top:
+            calls = run["calls"].get(name, 0)
+            per_call = f"{1000 * seconds / calls:.3f}" if calls else "-"
+            note = " (waiting for the fetch threads)" if name == "pipeline.ingest_sources" else ""
+            out.append(f"| `{name}`{note} | {seconds:.2f} | {calls:,} | {per_call} |")
+    out += [
         "",
         "What the repeat passes did:",
         "",
@@ -815,10 +830,6 @@ def render_markdown(results: dict[str, Any]) -> str:
         for s in peers:
             e, r = s["peer"]["echofeed"], s["peer"]["reader"]
             n, m, k = s["size"]
-            if r is None:
-                out.append(f"| {m} x {k} | {e['entries']} | {e['first_wall']:.2f} | "
-                           "not installed | | | | | | |")  # fmt: skip
-                continue
             erate, rrate = e["entries"] / e["first_wall"], r["entries"] / r["first_wall"]
             out.append(
                 f"| {m} x {k} | {e['entries']:,} / {r['entries']:,} | {e['first_wall']:.2f} | "
@@ -892,7 +903,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"quick": args.quick, "machine_before": machine_note(), "sizes": []}
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     for label, size in sizes:
-        peer = args.quick or label in ("1k", "10k")
+        peer = not args.no_peer and (args.quick or label in ("1k", "10k"))
         ingest = args.quick or label == "1k"
         results["sizes"].append(measure_size(label, size, work, peer=peer, ingest=ingest, log=log))
     stored, new = (500, 100) if args.quick else (100_000, 1_000)
@@ -933,6 +944,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default=str(HERE / "work"), help="scratch folder")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--serve-url", help="also load-test this running server")
+    parser.add_argument("--no-peer", action="store_true", help="skip the reader comparison")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
