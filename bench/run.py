@@ -94,6 +94,11 @@ STAGES = [
     ("echofeed.store", "Store.feed_stories", "publish"),
     ("echofeed.store", "Store.sections", "publish"),
 ]
+# The top-level steps of a refresh, for the memory table.
+PEAK_STEPS = [
+    "store.Store.__init__", "pipeline.resort_if_rules_changed", "pipeline.ingest_seeds",
+    "pipeline.ingest_sources", "pipeline.publish_all",
+]  # fmt: skip
 STAGE_ORDER = ["read seeds", "fetch", "parse", "normalize", "dedup", "store", "publish", "other"]
 # A full refresh of a newsroom with seeds and feeds must go through each of these.
 MUST_BE_CALLED = [
@@ -125,6 +130,8 @@ class StageClock:
         self.seconds: dict[tuple[str, bool], float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
         self.by_name: Counter[str] = Counter()
+        # How much each top-level step of the pass raised the process's peak RSS.
+        self.peak_growth_mb: Counter[str] = Counter()
 
     def wrap(self, fn: Callable[..., Any], stage: str, name: str) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -132,12 +139,16 @@ class StageClock:
             main = threading.current_thread() is threading.main_thread()
             clock = time.perf_counter if main else time.thread_time
             stack = self._local.__dict__.setdefault("stack", [])
+            top_level = main and not stack
+            peak_before = peak_rss_mb() if top_level else 0.0
             stack.append(0.0)
             start = clock()
             try:
                 return fn(*args, **kwargs)
             finally:
                 elapsed = clock() - start
+                if top_level:
+                    self.peak_growth_mb[name] += peak_rss_mb() - peak_before
                 nested = stack.pop()
                 if stack:
                     stack[-1] += elapsed
@@ -225,6 +236,7 @@ def child_refresh(config_path: Path, timed: bool, check_calls: bool) -> dict[str
     if timed:
         clock.install()
     config = load_config(config_path)
+    rss_before = peak_rss_mb()  # Python, echofeed and its libraries imported
     started = time.perf_counter()
     report = refresh(config)
     seconds = time.perf_counter() - started
@@ -244,6 +256,8 @@ def child_refresh(config_path: Path, timed: bool, check_calls: bool) -> dict[str
         "stages": clock.split(seconds) if timed else {},
         "calls": dict(clock.calls),
         "functions": dict(clock.by_name),
+        "peak_growth_mb": dict(clock.peak_growth_mb),
+        "rss_before_mb": rss_before,
         "peak_rss_mb": peak_rss_mb(),
         "counts": dict(report.counts),
         "seeds_read": report.seeds_read,
@@ -773,6 +787,26 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"{sources} | {counts or '-'} | {r['feeds_written']} / {r['feeds_unchanged']} | "
                 f"{r['peak_rss_mb']:.0f} |"
             )
+    out += [
+        "",
+        "Peak memory, and which step of the pass raised it (MB; *imports* is the process "
+        "before `refresh()` starts: Python, echofeed and its libraries):",
+        "",
+        "| newsroom | pass | imports | "
+        + " | ".join(f"`{name}`" for name in PEAK_STEPS)
+        + " | peak RSS |",
+        "| --- | --- | --- |" + " --- |" * len(PEAK_STEPS) + " --- |",
+    ]
+    for s in sizes:
+        for name, r in (("full", s["full"]), ("no change", s["nochange"])):
+            if "peak_growth_mb" not in r:
+                continue
+            growth = [f"+{r['peak_growth_mb'].get(step, 0.0):.0f}" for step in PEAK_STEPS]
+            out.append(
+                f"| {s['label']} | {name} | {r['rss_before_mb']:.0f} | "
+                + " | ".join(growth)
+                + f" | {r['peak_rss_mb']:.0f} |"
+            )
     by_label = {s["label"]: s for s in sizes}
     if "1k" in by_label and "10k" in by_label:
         small, large = by_label["1k"]["full"], by_label["10k"]["full"]
@@ -848,8 +882,9 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"both fetch with {FETCH_WORKERS} threads. echofeed's pass also publishes its Atom "
             "feeds; reader's only stores. The second pass has nothing changed (all 304).",
             "",
-            "| feeds | entries | echofeed first s | reader first s | echofeed entries/s "
-            "| reader entries/s | echofeed / reader | echofeed no-change s | reader no-change s "
+            "| feeds | entries echofeed / reader | echofeed first s | reader first s "
+            "| echofeed entries/s | reader entries/s | echofeed / reader "
+            "| echofeed no-change s | reader no-change s "
             "| peak RSS MB echofeed / reader |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
