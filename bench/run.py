@@ -222,6 +222,18 @@ class StageClock:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MB.
+
+    On Linux, VmHWM: ru_maxrss survives exec, so a child started from a big
+    parent would report the parent's size at fork as its own peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
