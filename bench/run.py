@@ -555,6 +555,31 @@ def load_test(
     }
 
 
+@contextlib.contextmanager
+def serve_wsgi(app: Callable[..., Any]) -> Iterator[str]:
+    """Serve a WSGI app on 127.0.0.1 (threaded) for load_test; yields its base URL."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        request_queue_size = 128
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = make_server("127.0.0.1", 0, app, server_class=Server, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
 def _percentile(sorted_values: list[float], percent: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -592,8 +617,16 @@ def write_config(workdir: Path, name: str, base_url: str, *, seeds: bool, prefix
     return path
 
 
-def measure_size(label: str, size: tuple[int, int, int], work: Path, *, peer: bool,
-                 ingest: bool, log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+def measure_size(
+    label: str,
+    size: tuple[int, int, int],
+    work: Path,
+    *,
+    peer: bool,
+    ingest: bool,
+    repeats: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     n, m, k = size
     workdir = work / label
     shutil.rmtree(workdir, ignore_errors=True)
@@ -608,20 +641,20 @@ def measure_size(label: str, size: tuple[int, int, int], work: Path, *, peer: bo
         full, full_wall = run_child("refresh", str(config), "timed", "check")
         _check_clean(label, "full", full)
         log(f"[{label}] full refresh {full['seconds']:.2f}s, peak {full['peak_rss_mb']:.0f} MB")
-        # Repeat passes are cheap, so each is run REPEATS times and the median
+        # Repeat passes are cheap, so each is run `repeats` times and the median
         # kept: on a shared machine one sample can be a load spike.
         nochange_runs = []
-        for _ in range(REPEATS):
+        for _ in range(repeats):
             nochange_runs.append(run_child("refresh", str(config), "timed", "")[0])
             _check_clean(label, "no-change", nochange_runs[-1])
         changed_runs = []
-        for i in range(REPEATS):
+        for i in range(repeats):
             changed_inputs = change_inputs(workdir, 0.01, rng_seed=99 + i)
             changed_runs.append(run_child("refresh", str(config), "timed", "")[0])
             _check_clean(label, "1% changed", changed_runs[-1])
         nochange, changed = _median_run(nochange_runs), _median_run(changed_runs)
         log(f"[{label}] no-change {nochange['seconds']:.2f}s, 1% changed {changed['seconds']:.2f}s"
-            f" (medians of {REPEATS})")  # fmt: skip
+            f" (medians of {repeats})")  # fmt: skip
         result.update(full=full, full_wall=full_wall, nochange=nochange, changed=changed,
                       changed_inputs=changed_inputs)  # fmt: skip
         if peer:
@@ -711,6 +744,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     before, after = results["machine_before"], results["machine_after"]
     sizes = results["sizes"]
     quick_flag = " --quick" if results["quick"] else ""
+    repeats = results.get("repeats", REPEATS)
     out = [
         "# echofeed benchmark results",
         "",
@@ -727,8 +761,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "## 1-3. Refresh time, by stage, and what a repeat costs",
         "",
         "| newsroom (N seeds, M feeds x K) | entries in | full refresh s | peak RSS MB "
-        f"| no-change s (median of {REPEATS}) | no-change / full | 1% changed s (median of "
-        f"{REPEATS}) | 1% changed / full |",
+        f"| no-change s (median of {repeats}) | no-change / full | 1% changed s (median of "
+        f"{repeats}) | 1% changed / full |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in sizes:
@@ -973,12 +1007,16 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"quick": args.quick, "machine_before": machine_note(), "sizes": []}
+    repeats = 1 if args.quick else REPEATS
+    results: dict[str, Any] = {"quick": args.quick, "repeats": repeats,
+                               "machine_before": machine_note(), "sizes": []}  # fmt: skip
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     for label, size in sizes:
         peer = not args.no_peer and (args.quick or label in ("1k", "10k"))
         ingest = args.quick or label == "1k"
-        results["sizes"].append(measure_size(label, size, work, peer=peer, ingest=ingest, log=log))
+        results["sizes"].append(
+            measure_size(label, size, work, peer=peer, ingest=ingest, repeats=repeats, log=log)
+        )
     stored, new = (500, 100) if args.quick else (100_000, 1_000)
     results["dedup"], _ = run_child("dedup", str(work), str(stored), str(new))
     log(f"dedup: {results['dedup']['matcher']['hits']} found in {new} vs {stored} stored")

@@ -87,6 +87,21 @@ def test_stage_clock_refuses_a_name_the_pipeline_no_longer_has(monkeypatch):
         bench_run.StageClock().install()
 
 
+def test_load_client_counts_every_answer_of_a_wsgi_app():
+    def app(environ, start_response):
+        found = environ["PATH_INFO"] == "/all.atom"
+        start_response("200 OK" if found else "404 Not Found", [("Content-Length", "2")])
+        return [b"ok" if found else b"no"]
+
+    with bench_run.serve_wsgi(app) as url:
+        load = bench_run.load_test(
+            url, ["all.atom", "missing.atom"], clients=4, max_requests=40, max_seconds=30
+        )
+    assert load["requests"] == 40 and not load["errors"]
+    assert load["statuses"] == {"200": 20, "404": 20}
+    assert 0 < load["p50_ms"] <= load["p99_ms"]
+
+
 def test_quick_bench_runs_end_to_end(tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     done = subprocess.run(
