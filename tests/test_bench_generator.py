@@ -120,7 +120,9 @@ def test_quick_bench_runs_end_to_end(tmp_path):
     assert nochange["seeds_read"] == 0 and nochange["sources"] == {"not modified": 3}
     assert nochange["feeds_written"] == 0
     assert changed["seeds_read"] == 1 and changed["sources"].get("ok") == 1
-    assert results["dedup"]["matcher"]["hits"] >= results["dedup"]["dict"]["hits"]
+    dedup = results["dedup"]
+    # Half the new headlines retell stored stories: the matcher finds them, in any form.
+    assert dedup["matcher"]["hits"] >= max(dedup["dict"]["hits"] or 0, dedup["retold"] * 0.8)
     load = results["load"][0]
     assert load["requests"] > 0 and set(load["statuses"]) == {"200"} and not load["errors"]
     report = (out / "results.md").read_text("utf-8")
