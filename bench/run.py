@@ -451,8 +451,21 @@ def _dedup_by_headline_key(workdir: Path, stored: int, new: int) -> dict[str, An
     }
 
 
+def child_echofeed_serve(folder: Path) -> None:
+    """`echofeed serve` itself (waitress and our WSGI app) over the output folder."""
+    import logging
+
+    from echofeed.serve import make_server, server_url
+
+    # 8 clients against 8 threads queue a request now and then; waitress logs each.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    server = make_server(folder, "127.0.0.1", 0)
+    print(server_url(server), flush=True)
+    server.run()
+
+
 def child_static_serve(folder: Path) -> None:
-    """Placeholder for `echofeed serve`: the stdlib's file server over the output folder."""
+    """The baseline: the stdlib's file server over the same output folder."""
     from http.server import SimpleHTTPRequestHandler
 
     class Quiet(SimpleHTTPRequestHandler):
@@ -1063,8 +1076,11 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     results["load"] = []
     with server_process("static-serve", output_dir) as url:
         load = load_test(url, paths, **bounds)
-    placeholder = "stdlib http.server over the output folder (placeholder)"
-    results["load"].append({**load, **bounds, "paths": len(paths), "what": placeholder})
+    baseline = "stdlib http.server over the output folder (baseline)"
+    results["load"].append({**load, **bounds, "paths": len(paths), "what": baseline})
+    with server_process("echofeed-serve", output_dir) as url:
+        load = load_test(url, paths, **bounds)
+    results["load"].append({**load, **bounds, "paths": len(paths), "what": "`echofeed serve`"})
     if args.serve_url:
         load = load_test(args.serve_url, paths, **bounds)
         results["load"].append({**load, **bounds, "paths": len(paths), "what": args.serve_url})
@@ -1128,6 +1144,9 @@ def run_as_child(argv: list[str]) -> int:
         result = child_dedup(Path(rest[0]), int(rest[1]), int(rest[2]))
     elif kind == "static-serve":
         child_static_serve(Path(rest[0]))
+        return 0
+    elif kind == "echofeed-serve":
+        child_echofeed_serve(Path(rest[0]))
         return 0
     elif kind == "feed-serve":
         child_feed_serve(Path(rest[0]))
