@@ -24,7 +24,7 @@ from lxml import etree
 from echofeed.cli import cli
 from echofeed.config import SourceConfig
 from echofeed.errors import ParseError
-from echofeed.parse import ParsedFeed, parse_feed
+from echofeed.parse import DEFAULT_MAX_ENTRIES, ParsedFeed, parse_feed
 from echofeed.sanitize import sanitize_html
 from echofeed.seeds import parse_seed
 
@@ -61,7 +61,7 @@ def problems_in_html(fragment: str) -> Iterator[str]:
     """What in an HTML fragment could run in a browser."""
     if not (fragment or "").strip():
         return
-    # lxml refuses C0 controls; they are a separate bug (POISON_REASON), not a script.
+    # lxml refuses C0 controls (parse.py strips them; test_fuzz checks that), not a script.
     fragment = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]", "", fragment)
     root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     for element in root.iter():
@@ -337,30 +337,18 @@ def hundred_thousand_entries() -> tuple[bytes, ParsedFeed]:
 def test_a_feed_of_100k_entries_parses(hundred_thousand_entries):
     body, parsed = hundred_thousand_entries
     assert len(body) < 10 * 1024 * 1024  # under the default fetch cap: it would be fetched
-    assert len(parsed.entries) == 100_000
-    assert parsed.entries[-1].headline == "Story 99999"
+    # Capped at fetch.max_entries; undated entries are kept in document order.
+    assert len(parsed.entries) == DEFAULT_MAX_ENTRIES
+    assert parsed.entries[0].headline == "Story 0"
+    assert parsed.entries[-1].headline == f"Story {DEFAULT_MAX_ENTRIES - 1}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse.py/pipeline.py: no cap on the entries taken from one feed. A 7 MB feed of "
-    "100k entries is all parsed and stored: one full refresh took 49.7 s on the dev machine "
-    "(parsing the RSS 11 s, storing 100k rows the rest) and grows the database by 100k stories. "
-    "Route to the parse owner: keep the newest N (e.g. 1,000) and warn (this test reads "
-    "parse_feed's result; move it if the cap goes in the pipeline).",
-)
 def test_entries_taken_from_one_feed_are_capped(hundred_thousand_entries):
     _, parsed = hundred_thousand_entries
     assert len(parsed.entries) <= 10_000
     assert any("entries" in w for w in parsed.warnings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse.py: a JSON Feed nested 100k deep raises RecursionError out of parse_feed "
-    "(json.loads); the pipeline catches it only as 'unexpected error: RecursionError(...)', "
-    "not a ParseError saying what is wrong. Route to the parse owner.",
-)
 def test_json_nested_100k_deep_is_a_parse_error():
     body = b'{"version": "https://jsonfeed.org/version/1.1", "items": [' + b"[" * 100_000
     body += b"]" * 100_000 + b"]}"
@@ -368,30 +356,10 @@ def test_json_nested_100k_deep_is_a_parse_error():
         parse_feed(body, SOURCE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sanitize.py: HTML nesting depth is not capped before nh3, whose time grows with "
-    "the square of the depth: 20k nested <div> took ~1 s per nh3 call, and one RSS entry "
-    "whose description nests 100k <div> took ~100 s to parse (sanitize_html and "
-    "html_to_text each run nh3 on it, and publish sanitizes again). One hostile item can "
-    "stall a pass for minutes. Route to the sanitize owner: flatten or cut below a depth.",
-)
 def test_sanitized_html_nesting_is_capped():
     depth = 3_000
     clean = sanitize_html("<div>" * depth + "deep" + "</div>" * depth)
     assert clean.count("<div>") <= 512
-
-
-POISON_REASON = (
-    "parse.py keeps C0 control characters (ESC, \\x01...) from a JSON Feed in headline, "
-    "byline, body, summary and categories (JSON strings may carry them; XML cannot), and "
-    "publish.render_atom (feedgen/lxml) then raises a bare ValueError ('All strings must be "
-    "XML compatible'): the whole pass crashes with a traceback and exit 1, and so does every "
-    "later pass, since the story stays stored. One item of any external JSON Feed stops all "
-    "publishing. Route to the parse owner (strip C0 controls but tab/newline, as seeds.py "
-    "now does) and the publish owner (a story that cannot be rendered should be skipped "
-    "with a warning, not end the pass)."
-)
 
 
 def test_a_seed_with_a_control_character_does_not_stop_publishing(newsroom, tmp_path):
@@ -403,7 +371,6 @@ def test_a_seed_with_a_control_character_does_not_stop_publishing(newsroom, tmp_
     validate_output(tmp_path / "feeds")
 
 
-@pytest.mark.xfail(strict=True, reason=POISON_REASON)
 def test_a_json_feed_with_control_characters_does_not_stop_publishing(
     newsroom, tmp_path, httpserver
 ):
@@ -418,16 +385,6 @@ def test_a_json_feed_with_control_characters_does_not_stop_publishing(
     assert "A clean story beside it" in titles
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Plain-text fields can carry '<script>' markup: parse.py turns a double-escaped "
-    "title (&amp;lt;script&amp;gt; in the XML, i.e. HTML text '&lt;script&gt;') into the "
-    "plain text '<script>...' (html_to_text unescapes after stripping tags), and JSON Feed "
-    "author names skip html_to_text altogether (_json_authors); seeds.py keeps a seed "
-    "headline's '<script>' as is. Inert in Atom (type=text, escaped), but it runs in any "
-    "reader or HTML page that renders a title or author as HTML. Route to the parse and "
-    "seeds owners (and HTML pages must escape).",
-)
 def test_plain_text_fields_carry_no_script_markup():
     found = []
     for name in ("script-everywhere.atom", "script-everywhere.json", "script-everywhere.rss"):
