@@ -162,11 +162,7 @@ def _parse_xml_feed(
     if parsed.get("bozo") and parsed.entries and not isinstance(problem, _HARMLESS_BOZO):
         warnings.append(f"{source.name}: feed is malformed but readable: {problem}")
     feed_title = plain_text(html_to_text(parsed.feed.get("title", ""))) or source.name
-    dates = [
-        _struct_time_to_datetime(item.get("published_parsed"))
-        or _struct_time_to_datetime(item.get("updated_parsed"))
-        for item in parsed.entries
-    ]
+    dates = [_item_date(item) for item in parsed.entries]
     kept, cap_warnings = _newest(parsed.entries, dates, max_entries, source)
     warnings += cap_warnings
     entries = []
@@ -188,6 +184,15 @@ def _struct_time_to_datetime(value: Any) -> datetime | None:
         return None
 
 
+def _item_date(item: Any) -> datetime | None:
+    # dict.get, not item.get: feedparser maps a missing updated_parsed to
+    # published_parsed with a DeprecationWarning (its issue 310), and we ask for
+    # updated_parsed exactly when published_parsed is absent or unreadable.
+    return _struct_time_to_datetime(dict.get(item, "published_parsed")) or (
+        _struct_time_to_datetime(dict.get(item, "updated_parsed"))
+    )
+
+
 def _xml_entry(item: Any, source: SourceConfig, url: str, now: datetime) -> Entry | None:
     # feedparser resolves the href of <link> elements itself (always); HTML
     # fields carry the xml:base in force where they appeared.
@@ -204,9 +209,7 @@ def _xml_entry(item: Any, source: SourceConfig, url: str, now: datetime) -> Entr
         sanitize_html(content, content_base) if content else sanitize_html(summary, summary_base)
     )
     summary_html = sanitize_html(summary, summary_base) if summary and content else ""
-    date = _struct_time_to_datetime(item.get("published_parsed")) or _struct_time_to_datetime(
-        item.get("updated_parsed")
-    )
+    date = _item_date(item)
     categories = tuple(
         term for tag in item.get("tags", []) if (term := (tag.get("label") or tag.get("term")))
     )
