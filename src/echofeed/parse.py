@@ -143,7 +143,7 @@ def _parse_xml_feed(
     stripped = body.lstrip(b" \t\r\n")
     try:
         parsed = feedparser.parse(
-            stripped if stripped[:1] == b"<" else body,
+            _drop_bad_char_refs(stripped if stripped[:1] == b"<" else body),
             response_headers=headers,
             sanitize_html=False,
             resolve_relative_uris=False,
@@ -173,6 +173,26 @@ def _parse_xml_feed(
             continue
         entries.append(entry)
     return ParsedFeed(feed_title, tuple(entries), tuple(warnings))
+
+
+# A numeric character reference: feedparser's lenient parser crashes on one to a
+# lone surrogate (it encodes chr(0xD800) as UTF-8), losing the whole feed.
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _drop_bad_char_refs(body: bytes) -> bytes:
+    """The body without references to characters XML 1.0 cannot carry (ASCII-based
+    encodings only; in UTF-16 the pattern does not match, and nothing changes)."""
+    if b"&#" not in body:
+        return body
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        code = int(match[1], 16) if match[1] else int(match[2])
+        if code > 0x10FFFF or strip_controls(chr(code)) == "":
+            return b""
+        return match[0]
+
+    return _CHAR_REF.sub(replace, body)
 
 
 def _struct_time_to_datetime(value: Any) -> datetime | None:

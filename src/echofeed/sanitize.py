@@ -148,7 +148,10 @@ def html_to_text(fragment: str) -> str:
         return ""
     # Sanitize first so the text of <script> and <style> elements is gone too.
     text = nh3.clean(
-        cap_nesting(fragment), tags=_BLOCK_TAGS, attributes={}, clean_content_tags={"script", "style"}
+        cap_nesting(fragment),
+        tags=_BLOCK_TAGS,
+        attributes={},
+        clean_content_tags={"script", "style"},
     )
     text = html.unescape(_TAG.sub(" ", text))
     return " ".join(text.replace("\u200b", "").split())
