@@ -286,7 +286,7 @@ def _make_entry(
     if not title and not link and not body_text:
         return None
     if not title:
-        title = plain_text(_first_words(body_text)) if body_text else link
+        title = plain_text(_first_words(body_text) if body_text else link)
     byline = plain_text(byline)
     categories = tuple(term for c in categories if (term := plain_text(c)))
     if not origin_id:
