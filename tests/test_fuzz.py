@@ -31,7 +31,7 @@ from echofeed.parse import ParsedFeed, parse_feed
 from echofeed.sanitize import sanitize_html
 from echofeed.seeds import ParsedSeed, parse_seed
 
-from .test_hostile import POISON_REASON, problems_in_html, problems_in_text
+from .test_hostile import problems_in_html, problems_in_text
 
 FUZZ = settings(
     max_examples=150,
@@ -283,12 +283,6 @@ def test_feed_parser_gives_entries_or_a_parse_error(body: bytes):
         assert entry.link == "" or entry.link.lower().startswith(("http://", "https://"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse.py: a title that is escaped twice in the XML (HTML text "
-    "'&lt;script&gt;') ends as the plain text '<script>...' (see test_hostile."
-    "test_plain_text_fields_carry_no_script_markup). Route to the parse owner.",
-)
 @FEED_FUZZ
 @given(feed_bytes())
 @example(
@@ -308,7 +302,6 @@ def test_feed_titles_are_plain_text_without_script(body: bytes):
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-@pytest.mark.xfail(strict=True, reason=POISON_REASON)
 @FEED_FUZZ
 @given(feed_bytes())
 @example(

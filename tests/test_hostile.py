@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import lxml.html
@@ -22,11 +23,13 @@ from click.testing import CliRunner
 from lxml import etree
 
 from echofeed.cli import cli
-from echofeed.config import SourceConfig
-from echofeed.errors import ParseError
-from echofeed.parse import ParsedFeed, parse_feed
-from echofeed.sanitize import sanitize_html
+from echofeed.config import SourceConfig, load_config
+from echofeed.errors import ConfigError, ParseError
+from echofeed.model import Entry
+from echofeed.parse import DEFAULT_MAX_ENTRIES, ParsedFeed, parse_feed
+from echofeed.sanitize import plain_text, sanitize_html
 from echofeed.seeds import parse_seed
+from echofeed.store import Store
 
 from .conftest import DATA
 from .feedcheck import entries, validate_output
@@ -61,7 +64,7 @@ def problems_in_html(fragment: str) -> Iterator[str]:
     """What in an HTML fragment could run in a browser."""
     if not (fragment or "").strip():
         return
-    # lxml refuses C0 controls; they are a separate bug (POISON_REASON), not a script.
+    # lxml refuses C0 controls (parse.py strips them; test_fuzz checks that), not a script.
     fragment = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]", "", fragment)
     root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     for element in root.iter():
@@ -270,8 +273,10 @@ def test_full_refresh_over_the_hostile_corpus(newsroom, tmp_path, httpserver, se
     published_title("Deep nesting 10000")
     published_title("Huge attribute story")
     assert len(published_title("Huge title")) <= 1000
-    if not any(t.startswith("Control chars") for t in titles):  # one bad char ref loses it all
-        assert "- control-chars.rss: feed could not be parsed" in result.output
+    # References to a NUL, a lone surrogate, ESC... are dropped, not the feed.
+    assert (
+        published_title("Control chars") == "Control chars and U+FFFE and lone surrogate in title"
+    )
     assert not any("laugh" in t.lower() and "lollol" in t for t in titles)
     # What cannot be read is a clear error naming the source; the pass goes on.
     problems = result.output.split("problems", 1)[-1]
@@ -337,30 +342,44 @@ def hundred_thousand_entries() -> tuple[bytes, ParsedFeed]:
 def test_a_feed_of_100k_entries_parses(hundred_thousand_entries):
     body, parsed = hundred_thousand_entries
     assert len(body) < 10 * 1024 * 1024  # under the default fetch cap: it would be fetched
-    assert len(parsed.entries) == 100_000
-    assert parsed.entries[-1].headline == "Story 99999"
+    # Capped at fetch.max_entries; undated entries are kept in document order.
+    assert len(parsed.entries) == DEFAULT_MAX_ENTRIES
+    assert parsed.entries[0].headline == "Story 0"
+    assert parsed.entries[-1].headline == f"Story {DEFAULT_MAX_ENTRIES - 1}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse.py/pipeline.py: no cap on the entries taken from one feed. A 7 MB feed of "
-    "100k entries is all parsed and stored: one full refresh took 49.7 s on the dev machine "
-    "(parsing the RSS 11 s, storing 100k rows the rest) and grows the database by 100k stories. "
-    "Route to the parse owner: keep the newest N (e.g. 1,000) and warn (this test reads "
-    "parse_feed's result; move it if the cap goes in the pipeline).",
-)
 def test_entries_taken_from_one_feed_are_capped(hundred_thousand_entries):
     _, parsed = hundred_thousand_entries
     assert len(parsed.entries) <= 10_000
     assert any("entries" in w for w in parsed.warnings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse.py: a JSON Feed nested 100k deep raises RecursionError out of parse_feed "
-    "(json.loads); the pipeline catches it only as 'unexpected error: RecursionError(...)', "
-    "not a ParseError saying what is wrong. Route to the parse owner.",
-)
+def test_the_newest_entries_of_a_long_feed_are_kept(newsroom, tmp_path, httpserver):
+    # Dated out of order, as feeds sorted by "updated" or by hand are.
+    days = [3, 9, 1, 7, 5]
+    items = "".join(
+        f"<item><title>Day {day}</title><link>https://hostile.test/day/{day}</link>"
+        f"<pubDate>{day:02d} Nov 2026 09:00:00 GMT</pubDate></item>"  # weekday is optional
+        for day in days
+    )
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Long</title>'
+        f"<link>https://hostile.test/</link>{items}</channel></rss>"
+    )
+    httpserver.expect_request("/long.rss").respond_with_data(
+        body, content_type="application/rss+xml"
+    )
+    config = newsroom(
+        sources=[{"name": "Long", "url": httpserver.url_for("/long.rss")}],
+        fetch={"max_entries": 3},
+    )
+    result = CliRunner().invoke(cli, ["-c", str(config), "refresh"])
+    assert result.exit_code == 0, result.output
+    assert "Long: 5 entries, over fetch.max_entries (3): kept the newest 3" in result.output
+    titles = {e["title"] for e in entries(tmp_path / "feeds" / "all.atom")}
+    assert titles == {"Day 9", "Day 7", "Day 5"}
+
+
 def test_json_nested_100k_deep_is_a_parse_error():
     body = b'{"version": "https://jsonfeed.org/version/1.1", "items": [' + b"[" * 100_000
     body += b"]" * 100_000 + b"]}"
@@ -368,30 +387,29 @@ def test_json_nested_100k_deep_is_a_parse_error():
         parse_feed(body, SOURCE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sanitize.py: HTML nesting depth is not capped before nh3, whose time grows with "
-    "the square of the depth: 20k nested <div> took ~1 s per nh3 call, and one RSS entry "
-    "whose description nests 100k <div> took ~100 s to parse (sanitize_html and "
-    "html_to_text each run nh3 on it, and publish sanitizes again). One hostile item can "
-    "stall a pass for minutes. Route to the sanitize owner: flatten or cut below a depth.",
-)
 def test_sanitized_html_nesting_is_capped():
     depth = 3_000
     clean = sanitize_html("<div>" * depth + "deep" + "</div>" * depth)
     assert clean.count("<div>") <= 512
 
 
-POISON_REASON = (
-    "parse.py keeps C0 control characters (ESC, \\x01...) from a JSON Feed in headline, "
-    "byline, body, summary and categories (JSON strings may carry them; XML cannot), and "
-    "publish.render_atom (feedgen/lxml) then raises a bare ValueError ('All strings must be "
-    "XML compatible'): the whole pass crashes with a traceback and exit 1, and so does every "
-    "later pass, since the story stays stored. One item of any external JSON Feed stops all "
-    "publishing. Route to the parse owner (strip C0 controls but tab/newline, as seeds.py "
-    "now does) and the publish owner (a story that cannot be rendered should be skipped "
-    "with a warning, not end the pass)."
-)
+def test_max_entries_must_be_a_whole_number_above_zero(newsroom):
+    for bad in (0, 2.5, "many"):
+        with pytest.raises(ConfigError, match=r"fetch\.max_entries"):
+            load_config(newsroom(fetch={"max_entries": bad}))
+
+
+def test_an_item_nested_100k_deep_keeps_its_text():
+    # Self-closed <div/> nests in HTML too: only void elements do not.
+    depth = 100_000
+    for markup in ("<div>" * depth + "deep words" + "</div>" * depth, "<div/>" * depth):
+        body = rss_item("Deep body", f"<description>{html.escape(markup)}</description>")
+        (entry,) = parse_feed(body, SOURCE).entries
+        assert entry.body_html.count("<div>") <= 512
+    assert "deep words" in parse_feed(
+        rss_item("Deep", f"<description>{html.escape('<div>' * depth + 'deep words')}"
+                         "</description>"), SOURCE
+    ).entries[0].body_html  # fmt: skip
 
 
 def test_a_seed_with_a_control_character_does_not_stop_publishing(newsroom, tmp_path):
@@ -403,7 +421,6 @@ def test_a_seed_with_a_control_character_does_not_stop_publishing(newsroom, tmp_
     validate_output(tmp_path / "feeds")
 
 
-@pytest.mark.xfail(strict=True, reason=POISON_REASON)
 def test_a_json_feed_with_control_characters_does_not_stop_publishing(
     newsroom, tmp_path, httpserver
 ):
@@ -418,16 +435,53 @@ def test_a_json_feed_with_control_characters_does_not_stop_publishing(
     assert "A clean story beside it" in titles
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Plain-text fields can carry '<script>' markup: parse.py turns a double-escaped "
-    "title (&amp;lt;script&amp;gt; in the XML, i.e. HTML text '&lt;script&gt;') into the "
-    "plain text '<script>...' (html_to_text unescapes after stripping tags), and JSON Feed "
-    "author names skip html_to_text altogether (_json_authors); seeds.py keeps a seed "
-    "headline's '<script>' as is. Inert in Atom (type=text, escaped), but it runs in any "
-    "reader or HTML page that renders a title or author as HTML. Route to the parse and "
-    "seeds owners (and HTML pages must escape).",
-)
+def test_character_references_xml_cannot_carry_are_dropped():
+    (entry,) = parse_feed((HOSTILE / "control-chars.rss").read_bytes(), SOURCE).entries
+    assert entry.headline == "Control chars and U+FFFE and lone surrogate in title"
+    assert entry.body_html == "Body with  backspace and [31m escape"
+
+
+def test_a_stored_story_with_control_characters_does_not_stop_publishing(
+    newsroom, tmp_path, real_seed
+):
+    """A row stored before parse.py stripped controls: left out of the Atom feeds, named."""
+    config = newsroom()
+    assert CliRunner().invoke(cli, ["-c", str(config), "refresh"]).exit_code == 0
+    when = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    poison = Entry(
+        kind="feed", source="https://hostile.test/old", source_name="Old Ctrl",
+        origin_id="old-1", headline="Stored \x1b[31m escape", section="World",
+        published=when, byline="Ctl\x03", body_html="<p>a\x01b</p>", summary_html="",
+        link="https://hostile.test/old/1",
+    )  # fmt: skip
+    with Store(tmp_path / "echofeed.db") as store, store.transaction():
+        store.put_entry(
+            poison, atom_id="urn:echofeed:poison", headline_key="stored escape",
+            section="World", published=when, updated=when, seen=when, duplicate_of=None,
+            topics=(),
+        )  # fmt: skip
+    result = CliRunner().invoke(cli, ["-c", str(config), "refresh"])
+    assert result.exit_code == 0, repr(result.exception)
+    assert "'Stored \\x1b[31m escape' from Old Ctrl" in result.output
+    assert "cannot be written as XML" in result.output
+    validate_output(tmp_path / "feeds")
+    titles = [e["title"] for e in entries(tmp_path / "feeds" / "all.atom")]
+    assert titles and not any("Stored" in t for t in titles)
+    feed_json = json.loads((tmp_path / "feeds" / "all.json").read_text())
+    assert any(item["title"].startswith("Stored") for item in feed_json["items"])
+
+
+def test_plain_text_keeps_comparisons_and_drops_tags():
+    assert plain_text("<script>alert(1)</script> a < b, i <3 it") == "alert(1) a < b, i <3 it"
+    assert plain_text("<scr<script>ipt>x") == "x"
+    assert (
+        plain_text("Unclosed <script src=//evil.test/x.js")
+        == "Unclosed script src=//evil.test/x.js"
+    )
+    assert plain_text("<b>") == "b>"  # all markup: the words stay, never an empty title
+    assert plain_text("Tab\there\x1b[31m\ud800\ufffe") == "Tab here[31m"
+
+
 def test_plain_text_fields_carry_no_script_markup():
     found = []
     for name in ("script-everywhere.atom", "script-everywhere.json", "script-everywhere.rss"):

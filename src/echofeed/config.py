@@ -48,6 +48,7 @@ class FetchConfig:
     concurrency: int = 8  # sources fetched at once
     per_host: int = 2  # requests at once to one host
     backoff_max: float = 6 * 3600.0  # cap of the per-source failure backoff
+    max_entries: int = 500  # entries read from one feed body; the newest are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +205,7 @@ _SOURCE_KEYS = {"name", "url", "section", "interval"}
 _TOPIC_KEYS = {"keywords", "exclude", "sections", "categories"}
 _FETCH_KEYS = {
     "connect_timeout", "read_timeout", "deadline", "max_bytes", "max_redirects",
-    "concurrency", "per_host", "backoff_max",
+    "concurrency", "per_host", "backoff_max", "max_entries",
 }  # fmt: skip
 
 
@@ -390,4 +391,5 @@ def _parse_fetch(top: _Reader) -> FetchConfig:
         concurrency=number("concurrency", defaults.concurrency, minimum=1, integer=True),
         per_host=number("per_host", defaults.per_host, minimum=1, integer=True),
         backoff_max=reader.duration("backoff_max", defaults.backoff_max),
+        max_entries=number("max_entries", defaults.max_entries, minimum=1, integer=True),
     )

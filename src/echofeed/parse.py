@@ -12,6 +12,18 @@ Fallbacks for entries that lack a field:
   the store dates the entry when echofeed first saw it;
 - no title: the first words of the body;
 - none of title, link and body: skipped, with the reason in the warnings.
+
+Every text field leaves here without the characters XML cannot carry
+(sanitize.strip_controls: a JSON string may hold ESC or \\u0001, and lxml would
+refuse to write them), and the plain-text ones (headline, byline, categories)
+without tag-like markup (sanitize.plain_text): a title escaped twice in the XML
+or a JSON author name is text, and must not become a `<script>` in a careless
+reader.
+
+A feed gives at most `max_entries` entries (config fetch.max_entries): the
+newest by date when every entry has one, else the first in document order
+(feeds list newest first); the rest are ignored with a warning. feedparser
+still reads the whole body, so parse time is bounded by fetch.max_bytes.
 """
 
 from __future__ import annotations
@@ -29,14 +41,15 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from .config import SourceConfig
+from .config import FetchConfig, SourceConfig
 from .errors import ParseError
 from .model import Entry
-from .sanitize import first_paragraph, html_to_text, sanitize_html
+from .sanitize import first_paragraph, html_to_text, plain_text, sanitize_html, strip_controls
 
 EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(minutes=10)
 UNTITLED_WORDS = 12
+DEFAULT_MAX_ENTRIES = FetchConfig().max_entries
 _RSS_AUTHOR = re.compile(r"^\s*[^\s()]+@[^\s()]+\s*\((?P<name>[^()]+)\)\s*$")  # "a@b.c (Name)"
 
 
@@ -64,14 +77,35 @@ def parse_feed(
     url: str | None = None,
     headers: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> ParsedFeed:
     """Parse a fetched body; raise ParseError naming the source when it is not a feed."""
     now = now or datetime.now(UTC)
     url = url or source.url
     headers = dict(headers or {})
     if _looks_like_json(body, headers):
-        return _parse_json_feed(body, source, url, now)
-    return _parse_xml_feed(body, source, url, headers, now)
+        return _parse_json_feed(body, source, url, now, max_entries)
+    return _parse_xml_feed(body, source, url, headers, now, max_entries)
+
+
+def _newest(
+    items: list[Any], dates: list[datetime | None], max_entries: int, source: SourceConfig
+) -> tuple[list[tuple[int, Any]], list[str]]:
+    """The (index, item) pairs to read: all, or the newest max_entries and a warning."""
+    numbered = list(enumerate(items))
+    if len(items) <= max_entries:
+        return numbered, []
+    if all(dates):
+        # Sorted by date, then back in document order: the feed's order is kept.
+        newest = sorted(numbered, key=lambda pair: dates[pair[0]], reverse=True)[:max_entries]
+        kept, how = sorted(newest, key=lambda pair: pair[0]), "the newest"
+    else:
+        kept, how = numbered[:max_entries], "the first"
+    warning = (
+        f"{source.name}: {len(items):,} entries, over fetch.max_entries ({max_entries:,}): "
+        f"kept {how} {max_entries:,}, ignored {len(items) - max_entries:,}"
+    )
+    return kept, [warning]
 
 
 def _looks_like_json(body: bytes, headers: Mapping[str, str]) -> bool:
@@ -91,7 +125,12 @@ _HARMLESS_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContent
 
 
 def _parse_xml_feed(
-    body: bytes, source: SourceConfig, url: str, headers: dict[str, str], now: datetime
+    body: bytes,
+    source: SourceConfig,
+    url: str,
+    headers: dict[str, str],
+    now: datetime,
+    max_entries: int,
 ) -> ParsedFeed:
     if not body.strip():
         raise ParseError(source.name, f"empty body from {url}")
@@ -104,7 +143,7 @@ def _parse_xml_feed(
     stripped = body.lstrip(b" \t\r\n")
     try:
         parsed = feedparser.parse(
-            stripped if stripped[:1] == b"<" else body,
+            _drop_bad_char_refs(stripped if stripped[:1] == b"<" else body),
             response_headers=headers,
             sanitize_html=False,
             resolve_relative_uris=False,
@@ -122,15 +161,38 @@ def _parse_xml_feed(
     problem = parsed.get("bozo_exception")
     if parsed.get("bozo") and parsed.entries and not isinstance(problem, _HARMLESS_BOZO):
         warnings.append(f"{source.name}: feed is malformed but readable: {problem}")
-    feed_title = html_to_text(parsed.feed.get("title", "")) or source.name
+    feed_title = plain_text(html_to_text(parsed.feed.get("title", ""))) or source.name
+    dates = [_item_date(item) for item in parsed.entries]
+    kept, cap_warnings = _newest(parsed.entries, dates, max_entries, source)
+    warnings += cap_warnings
     entries = []
-    for index, item in enumerate(parsed.entries):
+    for index, item in kept:
         entry = _xml_entry(item, source, url, now)
         if entry is None:
             warnings.append(f"{source.name}: entry {index + 1} skipped: no title, link or body")
             continue
         entries.append(entry)
     return ParsedFeed(feed_title, tuple(entries), tuple(warnings))
+
+
+# A numeric character reference: feedparser's lenient parser crashes on one to a
+# lone surrogate (it encodes chr(0xD800) as UTF-8), losing the whole feed.
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _drop_bad_char_refs(body: bytes) -> bytes:
+    """The body without references to characters XML 1.0 cannot carry (ASCII-based
+    encodings only; in UTF-16 the pattern does not match, and nothing changes)."""
+    if b"&#" not in body:
+        return body
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        code = int(match[1], 16) if match[1] else int(match[2])
+        if code > 0x10FFFF or strip_controls(chr(code)) == "":
+            return b""
+        return match[0]
+
+    return _CHAR_REF.sub(replace, body)
 
 
 def _struct_time_to_datetime(value: Any) -> datetime | None:
@@ -140,6 +202,15 @@ def _struct_time_to_datetime(value: Any) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, TypeError):
         return None
+
+
+def _item_date(item: Any) -> datetime | None:
+    # dict.get, not item.get: feedparser maps a missing updated_parsed to
+    # published_parsed with a DeprecationWarning (its issue 310), and we ask for
+    # updated_parsed exactly when published_parsed is absent or unreadable.
+    return _struct_time_to_datetime(dict.get(item, "published_parsed")) or (
+        _struct_time_to_datetime(dict.get(item, "updated_parsed"))
+    )
 
 
 def _xml_entry(item: Any, source: SourceConfig, url: str, now: datetime) -> Entry | None:
@@ -158,9 +229,7 @@ def _xml_entry(item: Any, source: SourceConfig, url: str, now: datetime) -> Entr
         sanitize_html(content, content_base) if content else sanitize_html(summary, summary_base)
     )
     summary_html = sanitize_html(summary, summary_base) if summary and content else ""
-    date = _struct_time_to_datetime(item.get("published_parsed")) or _struct_time_to_datetime(
-        item.get("updated_parsed")
-    )
+    date = _item_date(item)
     categories = tuple(
         term for tag in item.get("tags", []) if (term := (tag.get("label") or tag.get("term")))
     )
@@ -210,11 +279,16 @@ def _make_entry(
     published: datetime | None,
     categories: tuple[str, ...],
 ) -> Entry | None:
+    body_html, summary_html = strip_controls(body_html), strip_controls(summary_html)
+    link, origin_id = strip_controls(link), strip_controls(origin_id)
     body_text = html_to_text(body_html)
+    title = plain_text(title)
     if not title and not link and not body_text:
         return None
     if not title:
-        title = _first_words(body_text) if body_text else link
+        title = plain_text(_first_words(body_text) if body_text else link)
+    byline = plain_text(byline)
+    categories = tuple(term for c in categories if (term := plain_text(c)))
     if not origin_id:
         origin_id = link or (
             "sha256:" + hashlib.sha256(f"{source.url}\n{title}".encode()).hexdigest()
@@ -237,12 +311,17 @@ def _make_entry(
     )
 
 
-def _parse_json_feed(body: bytes, source: SourceConfig, url: str, now: datetime) -> ParsedFeed:
+def _parse_json_feed(
+    body: bytes, source: SourceConfig, url: str, now: datetime, max_entries: int
+) -> ParsedFeed:
     """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1)."""
     try:
         document = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ParseError(source.name, f"not a JSON Feed: {e}") from e
+    except RecursionError as e:
+        # json recurses once per level: thousands of nested arrays exhaust the stack.
+        raise ParseError(source.name, "not a JSON Feed: nested too deeply to read") from e
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
         "https://jsonfeed.org/version/1"
     ):
@@ -251,9 +330,15 @@ def _parse_json_feed(body: bytes, source: SourceConfig, url: str, now: datetime)
     if not isinstance(items, list):
         raise ParseError(source.name, "JSON Feed without an items list")
     feed_authors = _json_authors(document)
-    warnings: list[str] = []
+    dates = [
+        (_iso_date(item.get("date_published")) or _iso_date(item.get("date_modified")))
+        if isinstance(item, dict)
+        else None
+        for item in items
+    ]
+    kept, warnings = _newest(items, dates, max_entries, source)
     entries = []
-    for index, item in enumerate(items):
+    for index, item in kept:
         if not isinstance(item, dict):
             warnings.append(f"{source.name}: item {index + 1} skipped: not an object")
             continue
@@ -283,7 +368,7 @@ def _parse_json_feed(body: bytes, source: SourceConfig, url: str, now: datetime)
             warnings.append(f"{source.name}: item {index + 1} skipped: no title, link or body")
             continue
         entries.append(entry)
-    title = html_to_text(str(document.get("title") or "")) or source.name
+    title = plain_text(html_to_text(str(document.get("title") or ""))) or source.name
     return ParsedFeed(title, tuple(entries), tuple(warnings))
 
 

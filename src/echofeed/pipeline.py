@@ -635,7 +635,7 @@ def _fetch_and_parse(fetcher: Fetcher, item: _Fetched, now: datetime) -> None:
             return
         item.parsed = parse_feed(
             item.result.body, item.source, url=item.result.url, headers=item.result.headers,
-            now=now,
+            now=now, max_entries=fetcher.settings.max_entries,
         )  # fmt: skip
     except SourceError as e:
         item.error = e
@@ -777,9 +777,11 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
                 continue
             write(relpath, render_atom(config, spec, page, archive_page=number,
                                        prev_archive=number - 1 or None,
-                                       fingerprint=fingerprint))  # fmt: skip
+                                       fingerprint=fingerprint,
+                                       warnings=report.warnings))  # fmt: skip
         head = newest_first(store.stories_by_keys(head_keys))
-        if write(spec.relpath, render_atom(config, spec, head, prev_archive=len(pages) or None),
+        if write(spec.relpath, render_atom(config, spec, head, prev_archive=len(pages) or None,
+                                           warnings=report.warnings),
                  feed=True):  # fmt: skip
             changed_feeds.append(feed_url(config, spec.relpath))
         if write(spec.json_relpath, render_json_feed(config, spec, head)):

@@ -209,6 +209,7 @@ def render_atom(
     prev_archive: int | None = None,
     archive_page: int | None = None,
     fingerprint: str | None = None,
+    warnings: list[str] | None = None,
 ) -> bytes:
     """One Atom document's bytes, deterministic for the same stories.
 
@@ -216,7 +217,40 @@ def render_atom(
     hub link when WebSub is configured; with it, archive page `archive_page`.
     `prev_archive` is the number of the page before it, if any; `fingerprint`
     (archive pages) goes into a comment after the XML declaration.
+
+    A story lxml refuses to write (text XML cannot carry, say a control
+    character stored by an older version) is left out, and a warning naming it
+    and its source goes to `warnings`: one bad story must not stop publishing.
     """
+    page = {"prev_archive": prev_archive, "archive_page": archive_page, "fingerprint": fingerprint}
+    try:
+        return _render_atom(config, spec, stories, **page)
+    except ValueError:
+        pass  # find the culprits: rare, so rendering each story alone is affordable
+    writable = []
+    for story in stories:
+        try:
+            _render_atom(config, spec, [story], **page)
+        except ValueError as e:
+            if warnings is not None:
+                warnings.append(
+                    f"{spec.relpath}: story {story.headline[:80]!r} from {story.source_name} "
+                    f"(story {story.key}) left out: it cannot be written as XML: {e}"
+                )
+            continue
+        writable.append(story)
+    return _render_atom(config, spec, writable, **page)  # a feed-level fault still raises
+
+
+def _render_atom(
+    config: Config,
+    spec: FeedSpec,
+    stories: Sequence[Story],
+    *,
+    prev_archive: int | None,
+    archive_page: int | None,
+    fingerprint: str | None,
+) -> bytes:
     fg = FeedGenerator()
     fg.register_extension("echofeed", _FeedExtension, _EntryLinks, atom=True, rss=False)
     head_url = feed_url(config, spec.relpath)

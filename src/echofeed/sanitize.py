@@ -5,6 +5,27 @@ iframe, object or form, no event handlers, and only http, https and mailto
 URLs, so `javascript:` links are dropped. It runs when an entry is stored and
 again when a feed is written, so a stored row from an older, laxer version
 cannot leak through.
+
+Nesting is capped before nh3 sees a fragment: html5ever's time grows with the
+square of the depth (20k nested <div> took ~1 s per call), so one hostile item
+could stall a pass. `cap_nesting` counts open tags in one regex scan and, past
+MAX_NESTING (512) levels, drops the deeper tags and keeps their text: the
+fragment is flattened, not cut, so no words are lost. Real articles never come
+near that depth. The count is of tags as written (void elements such as <br>
+excepted), so a fragment of 600 unclosed <p> is flattened too; nothing real
+looks like that.
+
+Plain-text fields (headlines, bylines, categories, publication and section
+names) must be text, not markup: Atom, JSON Feed and our HTML pages escape
+them, but a careless reader that renders a title as HTML would run a
+`<script>` in it. `plain_text` therefore removes what a browser would read as a
+tag (`<` then a letter, `/`, `!` or `?`, up to the next `>`), so
+`<script>alert(1)</script>` becomes `alert(1)`, and drops the `<` of such a tag
+left unclosed; a `<` before a space or a digit stays ("a < b", "i <3 it").
+`strip_controls` removes what XML 1.0 cannot carry (C0 controls but tab, line
+feed and carriage return; lone surrogates; U+FFFE and U+FFFF) and the C1
+controls: lxml refuses the former, so one such character would make a feed
+unwritable.
 """
 
 from __future__ import annotations
@@ -44,10 +65,66 @@ _BLOCK_TAGS = {
 }  # fmt: skip
 
 
+MAX_NESTING = 512
+# A tag as browsers see one: "<" and a name; comments and the like are not counted.
+_TAG_SCAN = re.compile(r"<(/?)([a-zA-Z][^\s/>]*)[^>]*>")
+_VOID_TAGS = {
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+    "source", "track", "wbr",
+}  # fmt: skip
+_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_TAG_LIKE = re.compile(r"<[a-zA-Z/!?][^<>]*>")
+_TAG_OPENER = re.compile(r"<(?=[a-zA-Z/!?])")
+
+
+def cap_nesting(fragment: str, limit: int = MAX_NESTING) -> str:
+    """The fragment with tags nested deeper than `limit` dropped (their text kept)."""
+    if fragment.count("<") <= limit:
+        return fragment  # cannot be that deep: the common case costs one count
+    pieces: list[str] = []
+    depth = position = 0
+    for tag in _TAG_SCAN.finditer(fragment):
+        if tag[2].lower() in _VOID_TAGS:
+            continue
+        if tag[1]:  # a closing tag
+            too_deep = depth > limit
+            depth = max(depth - 1, 0)
+        else:
+            depth += 1
+            too_deep = depth > limit
+        if too_deep:
+            pieces.append(fragment[position : tag.start()])
+            position = tag.end()
+    if not pieces:
+        return fragment
+    pieces.append(fragment[position:])
+    return "".join(pieces)
+
+
+def strip_controls(text: str) -> str:
+    """The text without the characters XML 1.0 cannot carry, nor C1 controls."""
+    return _NOT_XML_TEXT.sub("", text)
+
+
+def plain_text(text: str) -> str:
+    """A plain-text field without controls or anything a browser would take for a tag.
+
+    Spaces are folded. Text that is nothing but tags keeps their words (only the
+    `<` that opens each is dropped), so a field never becomes empty.
+    """
+    text = " ".join(strip_controls(text).split())
+    stripped = text
+    for _ in range(3):  # "<scr<script>ipt>" needs two passes; the last step is the guard
+        stripped = _TAG_LIKE.sub("", stripped)
+    stripped = " ".join(_TAG_OPENER.sub("", stripped).split())
+    return stripped or " ".join(_TAG_OPENER.sub("", text).split())
+
+
 def sanitize_html(fragment: str, base_url: str | None = None) -> str:
     """Safe HTML: allow-listed tags only; relative links made absolute against base_url."""
     if not fragment:
         return ""
+    fragment = cap_nesting(fragment)
 
     def resolve(element: str, attribute: str, value: str) -> str | None:
         if attribute in _URL_ATTRIBUTES and base_url:
@@ -71,7 +148,10 @@ def html_to_text(fragment: str) -> str:
         return ""
     # Sanitize first so the text of <script> and <style> elements is gone too.
     text = nh3.clean(
-        fragment, tags=_BLOCK_TAGS, attributes={}, clean_content_tags={"script", "style"}
+        cap_nesting(fragment),
+        tags=_BLOCK_TAGS,
+        attributes={},
+        clean_content_tags={"script", "style"},
     )
     text = html.unescape(_TAG.sub(" ", text))
     return " ".join(text.replace("\u200b", "").split())

@@ -69,6 +69,7 @@ from pathlib import Path
 
 from .errors import SeedError
 from .model import Entry
+from .sanitize import plain_text
 
 SEED_NAME = re.compile(r"^(?P<seq>\d+)_(?P<id>[0-9a-fA-F]{16})\.txt$")
 MAX_SECTION_CHARS = 60
@@ -400,7 +401,12 @@ def parse_seed_text(path: Path | str, text: str) -> SeedParts:
     if not blocks:
         raise SeedError(path, last_line, f"no body: the file ends after the {last_what}")
     paragraphs = tuple(" ".join(text for _, text in block) for block in blocks)
-    return SeedParts(publication, section, headline, byline, paragraphs)
+    # Names and the headline are plain text: no tag-like markup (see sanitize.plain_text).
+    # The body is escaped into HTML, where "<script>" stays visible text.
+    return SeedParts(
+        plain_text(publication), plain_text(section), plain_text(headline), plain_text(byline),
+        paragraphs,
+    )  # fmt: skip
 
 
 def paragraphs_to_html(paragraphs: tuple[str, ...]) -> str:
