@@ -250,12 +250,6 @@ cp -a "$MNT/feeds" "$OUT/feeds2"
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lock.py _acquire: on a full disk, writing the writer-lock file raises a bare "
-    "OSError (ENOSPC) out of handle.flush(): `refresh` dies with a traceback instead of an "
-    "error naming the lock file. Route to the daemon/lock owner: wrap it in LockError.",
-)
 def test_disk_really_full_is_a_clear_error_naming_the_path(published, tmp_path):
     """A real full file system: a small tmpfs in a private mount namespace, filled up."""
     if shutil.which("unshare") is None:
