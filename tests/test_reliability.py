@@ -24,6 +24,7 @@ from echofeed import store as store_module
 from echofeed.cli import cli
 from echofeed.config import load_config
 from echofeed.errors import PublishError, StoreError
+from echofeed.lock import writer_lock
 from echofeed.pipeline import refresh
 from echofeed.publish import safe_output_path, write_if_changed
 
@@ -161,6 +162,47 @@ def test_corrupt_database_is_a_clear_error_and_feeds_stay(published, tmp_path):
     assert result.exit_code == 1
     assert f"{database}: cannot open the database" in result.output
     assert snapshot(tmp_path / "feeds") == feeds_before
+
+
+def test_status_only_reads_even_while_a_refresh_is_writing(published, tmp_path):
+    """status opens an up-to-date database read-only: it writes nothing (it holds no
+    writer lock) and does not wait for a refresh in the middle of a transaction."""
+    database = tmp_path / "echofeed.db"
+    with sqlite3.connect(database) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    files_before = {p.name: p.read_bytes() for p in tmp_path.glob("echofeed.db*")}
+    release = threading.Event()
+    holding = threading.Event()
+
+    def refresh_mid_write() -> None:
+        with writer_lock(database):
+            writer = sqlite3.connect(database, isolation_level=None)
+            writer.execute("BEGIN IMMEDIATE")
+            holding.set()
+            release.wait(60)
+            writer.execute("ROLLBACK")
+            writer.close()
+
+    thread = threading.Thread(target=refresh_mid_write)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        result = run_cli(published, "status")
+    finally:
+        release.set()
+        thread.join(60)
+    assert result.exit_code == 0, result.output
+    assert f"stored in {database})" in result.output
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("echofeed.db*")} == files_before
+
+
+def test_status_on_a_database_of_a_newer_echofeed_is_a_clear_error(published, tmp_path):
+    database = tmp_path / "echofeed.db"
+    with sqlite3.connect(database) as db:
+        db.execute("update meta set value = '99' where key = 'schema_version'")
+    result = run_cli(published, "status")
+    assert result.exit_code == 1
+    assert f"{database}: made by a newer echofeed (schema 99" in result.output
 
 
 # -- the output folder ------------------------------------------------------------
