@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 
 import pytest
 
+from echofeed import lock as lock_module
 from echofeed.errors import LockError
 from echofeed.lock import lock_path, writer_lock
 
@@ -107,3 +109,44 @@ def test_the_lock_file_is_gone_after_release_and_exclusion_holds_under_contentio
         thread.join(60)
     assert len(rounds) == 100 and overlaps == []
     assert list(tmp_path.iterdir()) == []  # nothing left next to the database
+
+
+class FullDiskFile:
+    """An open lock file on a full disk: writes are buffered, flushing them fails."""
+
+    def __init__(self, real) -> None:  # noqa: ANN001
+        self.real = real
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.real, name)
+
+    def flush(self) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def close(self) -> None:
+        self.real.close()
+        self.flush()  # as a real buffered file does: close flushes what is left
+
+
+def test_a_full_disk_while_writing_the_lock_file_is_a_lock_error_naming_it(tmp_path, monkeypatch):
+    database = tmp_path / "echofeed.db"
+    monkeypatch.setattr(lock_module, "open", lambda *a, **k: FullDiskFile(open(*a, **k)),
+                        raising=False)  # fmt: skip
+    with pytest.raises(LockError) as caught, writer_lock(database, timeout=0):
+        pytest.fail("the lock must not be taken")
+    message = str(caught.value)
+    assert message == (
+        f"{database}: cannot write the lock file {lock_path(database)}: No space left on device"
+    )
+    assert list(tmp_path.iterdir()) == []  # it let go and removed what it made
+    monkeypatch.undo()
+    with writer_lock(database, timeout=0):  # and the next writer gets it at once
+        pass
+
+
+def test_a_lock_file_that_cannot_be_made_is_a_lock_error_naming_it(tmp_path):
+    (tmp_path / "not-a-folder").write_text("a file where the database folder should be")
+    database = tmp_path / "not-a-folder" / "echofeed.db"
+    opening = "cannot open the lock file .*not-a-folder/echofeed.db.lock"
+    with pytest.raises(LockError, match=opening), writer_lock(database, timeout=0):
+        pytest.fail("the lock must not be taken")

@@ -16,7 +16,8 @@ from rich.console import Console
 
 from . import __version__, dedup, pipeline
 from .config import Config, load_config
-from .errors import ConfigError, EchofeedError
+from .errors import ConfigError, EchofeedError, StoreError
+from .lock import writer_lock
 from .logs import level_for, setup_logging
 from .progress import print_summary, refresh_with_progress
 from .store import Store
@@ -160,6 +161,20 @@ def serve(config_path: Path, host: str, port: int) -> None:
     log.info("stopped")
 
 
+def _open_to_read(database: Path) -> Store:
+    """The database for a command that only reads. Opened read-only when it is up to
+    date: status then writes nothing outside the writer lock, needs no write access
+    and never waits for a running refresh. Only a missing or older database is made or
+    upgraded, under the writer lock like any write (an error then says what is wrong)."""
+    if database.is_file():
+        try:
+            return Store(database, read_only=True)
+        except StoreError:
+            pass
+    with writer_lock(database):
+        return Store(database)
+
+
 @cli.command()
 @click.pass_obj
 def status(config_path: Path) -> None:
@@ -169,7 +184,7 @@ def status(config_path: Path) -> None:
     """
     config = _load(config_path)
     try:
-        with Store(config.database) as store:
+        with _open_to_read(config.database) as store:
             rejected = store.rejected_seeds()
             sources = {s.url: s for s in store.source_states()}
             counts = store.count_stories()

@@ -37,6 +37,7 @@ from . import pipeline
 from .config import Config, load_config
 from .errors import ConfigError, EchofeedError, LockError
 from .lock import writer_lock
+from .publish import remove_temp_files
 from .serve import make_server, server_url, stop_server
 from .store import Store
 
@@ -228,18 +229,9 @@ def remove_leftover_temp_files(output_dir: Path) -> list[Path]:
 
     Only under the writer lock: a writer's temporary file exists for a moment by design.
     """
-    removed = []
-    if not output_dir.is_dir():
-        return removed
-    for path in output_dir.rglob(".*.tmp"):
-        if path.is_file() and not path.is_symlink():
-            try:
-                path.unlink()
-            except OSError as e:
-                log.warning("%s: cannot remove a leftover temporary file: %s", path, e)
-                continue
-            removed.append(path)
-            log.info("%s: removed, left by an interrupted write", path)
+    removed = list(remove_temp_files(output_dir))
+    for path in removed:
+        log.info("%s: removed, left by an interrupted write", path)
     return removed
 
 

@@ -3,9 +3,10 @@
 Two steps, both conservative, because a wrong merge (a story that silently
 vanishes) is worse than a missed one:
 
-1. `normalize()` folds what differs in form only: HTML entities and tags,
-   zero-width and non-breaking characters, Unicode forms (NFKC, full-width
-   letters), accents, case, quote and dash styles, punctuation and a trailing
+1. `normalize()` folds what differs in form only: HTML entities (only
+   `;`-terminated, names in any case) and tags, zero-width and non-breaking
+   characters, Unicode forms (NFKC, full-width letters), accents and other
+   combining marks, case, quote and dash styles, punctuation and a trailing
    full stop; a source name before or after (`X - Wire`, `X | Paper`,
    `Wire: X`); editorial labels (`BREAKING:`, `Exclusive:`, `Live:`,
    `(Updated)`, `- update 2`); thousands separators (`10,000`); `&`/`and`;
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import html.entities
 import re
 import unicodedata
 from collections import Counter
@@ -58,7 +60,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 # Bump when the rules change: stored keys and signatures are then recomputed.
-RULES_VERSION = 1
+RULES_VERSION = 2
 MIN_CONTENT_WORDS = 3  # fewer: too short or generic to merge on the headline alone
 MIN_SHARED_FOR_TAIL = 4  # the shared part of `X` and `X + tail`, in content words
 MAX_TAIL_WORDS = 4
@@ -103,7 +105,7 @@ _ABBREVIATIONS = (
 _THOUSANDS = re.compile(r"(?<=\d)[,\u2009\u202f](?=\d{3}(?!\d))")
 _LETTER_HYPHEN = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
 _CLAUSE_PUNCT = re.compile(r"[,;:]|\s-\s|^-\s|\s-$")
-_TOKEN = re.compile(r"\d+(?:\.\d+)*(?:st|nd|rd|th)?|[^\W\d_]+|\d\w*|\|")
+_TOKEN = re.compile(r"\d+(?:\.\d+)*(?i:st|nd|rd|th)?|[^\W\d_]+|\d\w*|\|")
 
 _NUMBER_WORDS = {
     w: str(i)
@@ -297,8 +299,48 @@ def strip_labels(headline: str, publishers: Iterable[str] = ()) -> str:
             return before if not text.strip() else text
 
 
+# Only well-formed entities, ending in ";": a headline is plain text by the time it
+# gets here, so "AT&T", "Q&A" or "Fish &not chips" are what they say (html.unescape
+# would also decode HTML5's legacy names without ";", such as "&not" or "&copy").
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+@lru_cache(maxsize=1)
+def _entities_by_folded_name() -> dict[str, str]:
+    # Case-insensitive on purpose: "&EACUTE;" is no HTML entity but must give the key of
+    # "&eacute;", or the same headline in capitals is another story. The lower-case
+    # name wins where two differ only in case (&Eacute; and &eacute;: folded alike anyway).
+    table: dict[str, str] = {}
+    for name, char in sorted(html.entities.html5.items(), key=lambda item: item[0].islower()):
+        if name.endswith(";"):
+            table[name[:-1].lower()] = char
+    return table
+
+
+def _unescape(text: str) -> str:
+    def decode(match: re.Match[str]) -> str:
+        entity = match.group()
+        if entity[1] == "#":
+            return html.unescape(entity)
+        return _entities_by_folded_name().get(entity[1:-1].lower(), entity)
+
+    return _ENTITY.sub(decode, text) if "&" in text else text
+
+
+def _without_marks(text: str) -> str:
+    """Combining marks dropped (keys drop accents anyway), before words are cut:
+    "İstanbul".lower() is "i" + U+0307, which no precomposed letter holds, and a mark is
+    no word character, so it would cut "i stanbul" where "İstanbul" stays whole."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
 def _clean(headline: str) -> str:
-    text = _TAG.sub(" ", html.unescape(_TAG.sub(" ", headline)))
+    # NFKC before entities too: a compatibility letter (the Kelvin sign) in an entity's
+    # name must read as the ASCII letter it stands for, whatever its case.
+    text = unicodedata.normalize("NFKC", headline)
+    text = _TAG.sub(" ", _unescape(_TAG.sub(" ", text)))
     text = unicodedata.normalize("NFKC", text.translate(_INVISIBLE))
     if not text.isascii():
         # Every dash style becomes "-"; a spaced one separates, an unspaced one joins.
@@ -312,6 +354,7 @@ def normalize(headline: str, publishers: Iterable[str] = ()) -> Normalized:
     text = strip_labels(_clean(headline), publishers)
     for pattern, replacement in _ABBREVIATIONS:
         text = pattern.sub(replacement, text)
+    text = _without_marks(text)  # after the abbreviations: "ÙN" is no "UN"
     text = text.replace("&", " and ").replace("%", " percent ").replace("+", " plus ")
     text = _THOUSANDS.sub("", text)
     text = _LETTER_HYPHEN.sub("", text)

@@ -54,15 +54,7 @@ def writer_lock(database: Path, *, timeout: float = 30.0, role: str = "") -> Ite
         yield path
     finally:
         held.discard(path)
-        # Remove the file while still holding it, then let go: a waiter that locked the
-        # removed file sees it is gone and opens a new one (see _acquire), so a finished
-        # refresh leaves nothing next to the database.
-        try:
-            path.unlink()
-        except OSError:
-            pass
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        handle.close()
+        _release(handle, path)
 
 
 def _acquire(path: Path, database: Path, timeout: float, role: str):  # noqa: ANN202
@@ -77,11 +69,34 @@ def _acquire(path: Path, database: Path, timeout: float, role: str):  # noqa: AN
         if _is_current(handle, path):
             break
         handle.close()  # we locked a file its holder removed on release: take the new one
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+    except OSError as e:
+        # A full disk fails here first (ENOSPC on flush): better a clear error now than a
+        # traceback, and a refresh that could not even write a pid would fail anyway.
+        _release(handle, path)
+        raise LockError(database, f"cannot write the lock file {path}: {e.strerror or e}") from e
     return handle
+
+
+def _release(handle, path: Path) -> None:  # noqa: ANN001
+    # Remove the file while still holding it, then let go: a waiter that locked the
+    # removed file sees it is gone and opens a new one (see _acquire), so a finished
+    # refresh leaves nothing next to the database.
+    try:
+        path.unlink()
+    except OSError:
+        pass
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        try:
+            handle.close()
+        except OSError:
+            pass  # close flushes: a pid that never reached the disk is not worth an error
 
 
 def _open(path: Path, database: Path):  # noqa: ANN202

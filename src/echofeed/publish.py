@@ -28,6 +28,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -514,7 +515,9 @@ def safe_output_path(output_dir: Path, relpath: str) -> Path:
 
 def remove_stale(output_dir: Path, keep: set[str], folders: Iterable[str]) -> tuple[str, ...]:
     """Delete what is no longer published under `folders` (a removed topic, its
-    JSON twin and archive pages, a withdrawn seed's article page)."""
+    JSON twin and archive pages, a withdrawn seed's article page), and the temporary
+    files of a killed write anywhere under output_dir."""
+    remove_temp_files(output_dir)
     removed = []
     for folder in folders:
         directory = output_dir / folder
@@ -522,9 +525,7 @@ def remove_stale(output_dir: Path, keep: set[str], folders: Iterable[str]) -> tu
             continue
         for path in sorted(directory.rglob("*")):
             relpath = path.relative_to(output_dir).as_posix()
-            if path.name.startswith(".") and path.name.endswith(".tmp"):
-                _remove_quietly(path)  # left by a pass that was killed mid-write
-            elif path.is_file() and relpath not in keep and path.suffix in _PUBLISHED_SUFFIXES:
+            if path.is_file() and relpath not in keep and path.suffix in _PUBLISHED_SUFFIXES:
                 _remove_quietly(path)
                 removed.append(relpath)
         for path in sorted(directory.rglob("*"), reverse=True):
@@ -537,6 +538,36 @@ def remove_stale(output_dir: Path, keep: set[str], folders: Iterable[str]) -> tu
 
 
 _PUBLISHED_SUFFIXES = (".atom", ".json", ".html")
+
+# What write_if_changed's mkstemp names a temporary file: ".<target name>.<random>.tmp",
+# for a target with one of the suffixes we publish.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+\.(?:atom|json|html|opml))\.[A-Za-z0-9_]+\.tmp")
+
+
+def is_temp_file_name(name: str) -> bool:
+    """Whether `name` is one write_if_changed gives its temporary files."""
+    return _TEMP_NAME.fullmatch(name) is not None
+
+
+def remove_temp_files(output_dir: Path) -> tuple[Path, ...]:
+    """Delete the temporary files a killed write left anywhere under output_dir.
+
+    Only ever called under the writer lock, where no other write is under way, so
+    every such file is stale (a half feed a static server could serve). Symlinked
+    folders are not followed: nothing outside output_dir is touched.
+    """
+    removed = []
+    for folder, _subfolders, names in os.walk(output_dir):
+        for name in names:
+            path = Path(folder) / name
+            if not is_temp_file_name(name) or path.is_symlink():
+                continue
+            try:
+                path.unlink()
+            except OSError:
+                continue  # tried again next pass; a folder we cannot write fails the pass anyway
+            removed.append(path)
+    return tuple(removed)
 
 
 def _remove_quietly(path: Path) -> None:

@@ -113,9 +113,18 @@ def _disk_full_note(path: Path) -> str:
 class Store:
     """An open echofeed database."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """Open the database, creating or migrating it; the caller holds the writer lock.
+
+        `read_only` opens an existing, up-to-date database without writing anything
+        (SQLite refuses writes on it), for commands that only read and take no lock;
+        a missing or older database is then a StoreError.
+        """
         self.path = Path(path)
         try:
+            if read_only:
+                self._open_read_only()
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
             self.db = sqlite_utils.Database(connection)
@@ -161,6 +170,24 @@ class Store:
         except sqlite3.DatabaseError as e:
             reason = f"write failed, nothing of it was kept: {e}{_disk_full_note(self.path)}"
             raise StoreError(self.path, reason) from e
+
+    def _open_read_only(self) -> None:
+        if not self.path.is_file():
+            raise StoreError(self.path, "no database yet (`echofeed refresh` makes it)")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        connection = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+        self.db = sqlite_utils.Database(connection)
+        version = self._meta("schema_version") if self.db["meta"].exists() else None
+        if version != str(SCHEMA_VERSION):
+            self.close()
+            newer = version is not None and version.isdigit() and int(version) > SCHEMA_VERSION
+            raise StoreError(
+                self.path,
+                f"made by a newer echofeed (schema {version}, this one knows {SCHEMA_VERSION})"
+                if newer
+                else f"schema {version or 'none'}, not yet upgraded to {SCHEMA_VERSION} "
+                "(`echofeed refresh` upgrades it)",
+            )
 
     def _migrate(self) -> None:
         db = self.db
