@@ -20,7 +20,6 @@ import os
 import re
 from xml.sax.saxutils import escape, quoteattr
 
-import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
