@@ -126,7 +126,23 @@ def feed_url(config: Config, relpath: str) -> str:
 
 def article_relpath(story: Story) -> str:
     """Where a seed story's own page is published (its atom:id names the same place)."""
-    return f"article/{story.origin_id}.html"
+    return article_relpath_of(story.origin_id)
+
+
+def article_relpath_of(origin_id: str) -> str:
+    return f"article/{origin_id}.html"
+
+
+def article_fingerprint(
+    config: Config, specs: Sequence[FeedSpec], section: str, story_stamp: str
+) -> str:
+    """Names everything a seed's article page is made of (see `render_article`): the
+    story (its stamp, from the store), the config keys and feeds the page shows and
+    the echofeed version. Same fingerprint, same bytes: the page need not be rendered."""
+    shown = (config.title, config.language, config.base_url, str(config.output_dir))
+    feeds = [s for s in specs if s.kind == "all" or (s.kind == "section" and s.name == section)]
+    inputs = repr((__version__, shown, feeds, story_stamp))
+    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
 
 
 def alternate_url(config: Config, story: Story) -> str:
@@ -272,6 +288,17 @@ def archive_fingerprint(
     """
     shown = (config.base_url, config.language, config.feed_author, config.icon, config.logo)
     inputs = repr((__version__, shown, spec, number, tuple(stories)))
+    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
+
+
+def archive_stamp(
+    config: Config, spec: FeedSpec, number: int, story_stamps: Sequence[str | None]
+) -> str:
+    """What `archive_fingerprint` covers, from the stories' stamps in the store instead
+    of the stories: equal stamps mean an equal fingerprint, so a page whose stamp is
+    the one it was last rendered with need not even be read from the store."""
+    shown = (config.base_url, config.language, config.feed_author, config.icon, config.logo)
+    inputs = repr((__version__, shown, spec, number, tuple(story_stamps)))
     return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
 
 
