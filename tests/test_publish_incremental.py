@@ -46,7 +46,17 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         counts["archived stories read"] += len(stories)
         return stories
 
+    def counting(name: str, render):  # noqa: ANN001, ANN202
+        def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            counts[name] += 1
+            return render(*args, **kwargs)
+
+        return counted
+
     monkeypatch.setattr(pipeline, "render_article", counted_render)
+    monkeypatch.setattr(pipeline, "render_atom", counting("atom", pipeline.render_atom))
+    json_feed = counting("json", pipeline.render_json_feed)
+    monkeypatch.setattr(pipeline, "render_json_feed", json_feed)
     monkeypatch.setattr(Store, "archive_stories", counted_read)
     return counts
 
@@ -88,6 +98,17 @@ def test_unchanged_pass_renders_no_article_and_reads_no_archived_story(newsroom,
     assert {k: v for k, v in renders.items() if k.startswith("article/")} == {article(4): 1}
     assert (feeds / article(4)).read_bytes() == kept
     assert set(report.published.also_written) == {article(4), "archive/all/2.atom"}
+
+    # So does a head feed deleted or edited by hand; the other heads are not rendered.
+    heads = {p: (feeds / p).read_bytes() for p in ("all.atom", "section/world.json")}
+    (feeds / "all.atom").unlink()
+    (feeds / "section/world.json").write_text("{}", encoding="utf-8")
+    renders.clear()
+    report = refresh(config, now=T0 + timedelta(hours=4))
+    assert (renders["atom"], renders["json"]) == (2, 2)  # all and section/world
+    assert {p: (feeds / p).read_bytes() for p in heads} == heads
+    assert report.published.written == ("all.atom",)
+    assert report.published.also_written == ("section/world.json",)
 
 
 def test_page_shows_a_new_carrier_and_a_new_topic_without_a_change_of_its_seed(

@@ -39,6 +39,7 @@ from .publish import (
     article_relpath,
     article_relpath_of,
     feed_url,
+    head_stamp,
     newest_first,
     paginate,
     plan_feeds,
@@ -737,6 +738,16 @@ def plan_feeds_keeping_slugs(
     return specs, warnings
 
 
+def _file_stamp(config: Config, relpath: str) -> str | None:
+    """Size and mtime of a published file: a head feed edited or deleted by hand is
+    rendered again even though its stories did not change."""
+    try:
+        stat = os.stat(config.output_dir / relpath)
+    except OSError:
+        return None
+    return f"{stat.st_size} {stat.st_mtime_ns}"
+
+
 def _articles_due(
     config: Config,
     store: Store,
@@ -806,7 +817,7 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
                 for number, page_keys in enumerate(to_freeze, start=len(frozen) + 1):
                     store.freeze_archive_page(spec.relpath, number, page_keys)
         pages = [*frozen, *to_freeze, *([open_page] if open_page else [])]
-        unstamped = [key for keys in pages for key in keys if key not in story_stamps]
+        unstamped = [k for keys in (*pages, head_keys) for k in keys if k not in story_stamps]
         story_stamps.update(store.story_stamps(unstamped))
         for number, page_keys in enumerate(pages, start=1):
             relpath = spec.archive_relpath(number)
@@ -828,14 +839,21 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             write(relpath, render_atom(config, spec, page, archive_page=number,
                                        prev_archive=number - 1 or None,
                                        fingerprint=fingerprint))  # fmt: skip
-        head = newest_first(store.stories_by_keys(head_keys))
+        head = newest_first(store.stories_by_keys(head_keys)) if spec.kind == "all" else []
+        if spec.kind == "all":
+            latest = head
+        stamp = head_stamp(config, spec, len(pages), [story_stamps.get(k) for k in head_keys])
+        if all(known.get(p) == (stamp, _file_stamp(config, p)) for p in spec.head_relpaths):
+            unchanged.append(spec.relpath)
+            also_unchanged.append(spec.json_relpath)
+            continue
+        head = head or newest_first(store.stories_by_keys(head_keys))
         if write(spec.relpath, render_atom(config, spec, head, prev_archive=len(pages) or None),
                  feed=True):  # fmt: skip
             changed_feeds.append(feed_url(config, spec.relpath))
         if write(spec.json_relpath, render_json_feed(config, spec, head)):
             changed_feeds.append(feed_url(config, spec.json_relpath))
-        if spec.kind == "all":
-            latest = head
+        rendered.update((p, (stamp, _file_stamp(config, p))) for p in spec.head_relpaths)
     due = _articles_due(config, store, specs, known, also_unchanged)
     for story in store.iter_stories(due):
         write(article_relpath(story), render_article(config, story, specs))

@@ -70,6 +70,11 @@ class FeedSpec:
         """The JSON Feed twin of the Atom file: same path, .json."""
         return self.relpath.removesuffix(".atom") + ".json"
 
+    @property
+    def head_relpaths(self) -> tuple[str, str]:
+        """The subscription documents: the Atom head and its JSON twin."""
+        return self.relpath, self.json_relpath
+
     def archive_relpath(self, number: int) -> str:
         """Archive page `number` (1 is the oldest)."""
         return f"archive/{self.relpath.removesuffix('.atom')}/{number}.atom"
@@ -299,6 +304,20 @@ def archive_stamp(
     the one it was last rendered with need not even be read from the store."""
     shown = (config.base_url, config.language, config.feed_author, config.icon, config.logo)
     inputs = repr((__version__, shown, spec, number, tuple(story_stamps)))
+    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
+
+
+def head_stamp(
+    config: Config, spec: FeedSpec, archive_pages: int, story_stamps: Sequence[str | None]
+) -> str:
+    """Names what a head feed and its JSON twin are made of (see `render_atom` and
+    `render_json_feed`): the config keys they show, the feed, its number of archive
+    pages, the stamps of its stories and the echofeed version."""
+    shown = (
+        config.base_url, config.language, config.feed_author, config.icon, config.logo,
+        config.websub_hub,
+    )  # fmt: skip
+    inputs = repr((__version__, shown, spec, archive_pages, tuple(story_stamps)))
     return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
 
 
