@@ -839,9 +839,9 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             write(relpath, render_atom(config, spec, page, archive_page=number,
                                        prev_archive=number - 1 or None,
                                        fingerprint=fingerprint))  # fmt: skip
-        head = newest_first(store.stories_by_keys(head_keys)) if spec.kind == "all" else []
-        if spec.kind == "all":
-            latest = head
+        head: list[Story] = []
+        if spec.kind == "all":  # index.html shows its latest, whether it is rendered or not
+            latest = head = newest_first(store.stories_by_keys(head_keys))
         stamp = head_stamp(config, spec, len(pages), [story_stamps.get(k) for k in head_keys])
         if all(known.get(p) == (stamp, _file_stamp(config, p)) for p in spec.head_relpaths):
             unchanged.append(spec.relpath)
