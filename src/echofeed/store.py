@@ -19,8 +19,9 @@ Tables:
 - archive_heirs: a copy that became the story of record when its record was
   pruned (story_key), and the archived story it continues (heir_of).
 - render_stamps: per published file (relpath) that is costly to render (article
-  and archive pages), the stamp of the inputs it was last rendered from, and
-  for an archive page the fingerprint written into it (see `story_stamps`).
+  and archive pages, head feeds and their JSON twins), the stamp of the inputs it
+  was last rendered from (see `story_stamps`), and for an archive page the
+  fingerprint written into it, for a head feed the file's size and mtime.
 - meta: schema version and the fingerprint of the sorting rules.
 
 SQLite runs in WAL mode; callers group the writes of one source in one
