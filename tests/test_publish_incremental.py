@@ -142,3 +142,17 @@ def test_page_shows_a_new_carrier_and_a_new_topic_without_a_change_of_its_seed(
     renders.clear()
     refresh(config, now=T0 + timedelta(hours=3))
     assert renders[article(1)] == 0
+
+
+def test_a_config_key_the_pages_show_renders_them_all_again(newsroom, tmp_path, renders):
+    config = load_config(newsroom(entries_per_feed=2))
+    for n in range(5):
+        write_seed(tmp_path / "seeds", seed_name(n), f"Seed story {n}")
+    refresh(config, now=T0)
+    renders.clear()
+    refresh(load_config(newsroom(entries_per_feed=2, title="EchoDaily")), now=T0)
+    assert {k: v for k, v in renders.items() if k.startswith("article/")} == {
+        article(n): 1 for n in range(5)
+    }
+    for relpath in (article(3), "all.atom", "all.json", "archive/all/1.atom"):
+        assert "EchoDaily" in (tmp_path / "feeds" / relpath).read_text("utf-8")
