@@ -34,8 +34,12 @@ from .publish import (
     PublishResult,
     archive_fingerprint,
     archive_is_current,
+    archive_stamp,
+    article_fingerprint,
     article_relpath,
+    article_relpath_of,
     feed_url,
+    head_stamp,
     newest_first,
     paginate,
     plan_feeds,
@@ -734,6 +738,48 @@ def plan_feeds_keeping_slugs(
     return specs, warnings
 
 
+def _file_stamp(config: Config, relpath: str) -> str | None:
+    """Size and mtime of a published file: a head feed edited or deleted by hand is
+    rendered again even though its stories did not change."""
+    try:
+        stat = os.stat(config.output_dir / relpath)
+    except OSError:
+        return None
+    return f"{stat.st_size} {stat.st_mtime_ns}"
+
+
+def _articles_due(
+    config: Config,
+    store: Store,
+    specs: Sequence[FeedSpec],
+    known: dict[str, tuple[str, str | None]],
+    current: list[str],
+) -> dict[str, str]:
+    """The seed article pages to render this pass, story key -> page fingerprint.
+
+    Rendering all of them on every pass cost most of a pass that changed nothing;
+    a page is due when its fingerprint is not the one it was last rendered with,
+    or its file is gone. The others' relpaths are added to `current`.
+    """
+    try:
+        present = {
+            f"article/{entry.name}"
+            for entry in os.scandir(config.output_dir / "article")
+            if entry.is_file()
+        }
+    except OSError:  # not there yet, or unreadable: render them all
+        present = set()
+    due = {}
+    for key, origin_id, section, story_stamp in store.seed_stamps():
+        relpath = article_relpath_of(origin_id)
+        fingerprint = article_fingerprint(config, specs, section, story_stamp)
+        if known.get(relpath, ("", None))[0] == fingerprint and relpath in present:
+            current.append(relpath)
+        else:
+            due[key] = fingerprint
+    return due
+
+
 def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishResult:
     """Every feed (Atom head, JSON twin, RFC 5005 archive pages), the seed article
     pages, index.html and index.opml; then the WebSub ping for changed feeds."""
@@ -750,6 +796,9 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             (also_written if changed else also_unchanged).append(relpath)
         return changed
 
+    known = store.render_stamps()
+    rendered: dict[str, tuple[str, str | None]] = {}
+    story_stamps: dict[str, str] = {}  # of this pass, shared by the feeds
     latest: list[Story] = []
     for spec in specs:
         timeline = store.feed_timeline(
@@ -768,10 +817,22 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
                 for number, page_keys in enumerate(to_freeze, start=len(frozen) + 1):
                     store.freeze_archive_page(spec.relpath, number, page_keys)
         pages = [*frozen, *to_freeze, *([open_page] if open_page else [])]
+        unstamped = [k for keys in (*pages, head_keys) for k in keys if k not in story_stamps]
+        story_stamps.update(store.story_stamps(unstamped))
         for number, page_keys in enumerate(pages, start=1):
-            page = newest_first(store.archive_stories(page_keys))
             relpath = spec.archive_relpath(number)
+            stamp = archive_stamp(config, spec, number, [story_stamps.get(k) for k in page_keys])
+            stamp_was, fingerprint_was = known.get(relpath, ("", None))
+            if (
+                stamp == stamp_was
+                and fingerprint_was
+                and archive_is_current(config.output_dir, relpath, fingerprint_was)
+            ):
+                also_unchanged.append(relpath)
+                continue
+            page = newest_first(store.archive_stories(page_keys))
             fingerprint = archive_fingerprint(config, spec, number, page)
+            rendered[relpath] = (stamp, fingerprint)
             if archive_is_current(config.output_dir, relpath, fingerprint):
                 also_unchanged.append(relpath)
                 continue
@@ -779,17 +840,26 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
                                        prev_archive=number - 1 or None,
                                        fingerprint=fingerprint,
                                        warnings=report.warnings))  # fmt: skip
-        head = newest_first(store.stories_by_keys(head_keys))
+        head: list[Story] = []
+        if spec.kind == "all":  # index.html shows its latest, whether it is rendered or not
+            latest = head = newest_first(store.stories_by_keys(head_keys))
+        stamp = head_stamp(config, spec, len(pages), [story_stamps.get(k) for k in head_keys])
+        if all(known.get(p) == (stamp, _file_stamp(config, p)) for p in spec.head_relpaths):
+            unchanged.append(spec.relpath)
+            also_unchanged.append(spec.json_relpath)
+            continue
+        head = head or newest_first(store.stories_by_keys(head_keys))
         if write(spec.relpath, render_atom(config, spec, head, prev_archive=len(pages) or None,
                                            warnings=report.warnings),
                  feed=True):  # fmt: skip
             changed_feeds.append(feed_url(config, spec.relpath))
         if write(spec.json_relpath, render_json_feed(config, spec, head)):
             changed_feeds.append(feed_url(config, spec.json_relpath))
-        if spec.kind == "all":
-            latest = head
-    for story in store.seed_stories():
+        rendered.update((p, (stamp, _file_stamp(config, p))) for p in spec.head_relpaths)
+    due = _articles_due(config, store, specs, known, also_unchanged)
+    for story in store.iter_stories(due):
         write(article_relpath(story), render_article(config, story, specs))
+        rendered[article_relpath(story)] = (due[story.key], None)
     write("index.html", render_index(config, specs, latest))
     write("index.opml", render_opml(config, specs), feed=True)
     removed = remove_stale(
@@ -797,6 +867,10 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         {*written, *unchanged, *also_written, *also_unchanged},
         folders=("section", "topic", "archive", "article"),
     )
+    published = {*written, *unchanged, *also_written, *also_unchanged}
+    with store.transaction():
+        store.put_render_stamps(rendered)
+        store.forget_render_stamps(set(known) - published)
     pinged: tuple[str, ...] = ()
     if config.websub_hub and changed_feeds:
         pinged, problems = ping_hub(config.websub_hub, changed_feeds)

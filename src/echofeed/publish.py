@@ -71,6 +71,11 @@ class FeedSpec:
         """The JSON Feed twin of the Atom file: same path, .json."""
         return self.relpath.removesuffix(".atom") + ".json"
 
+    @property
+    def head_relpaths(self) -> tuple[str, str]:
+        """The subscription documents: the Atom head and its JSON twin."""
+        return self.relpath, self.json_relpath
+
     def archive_relpath(self, number: int) -> str:
         """Archive page `number` (1 is the oldest)."""
         return f"archive/{self.relpath.removesuffix('.atom')}/{number}.atom"
@@ -127,7 +132,23 @@ def feed_url(config: Config, relpath: str) -> str:
 
 def article_relpath(story: Story) -> str:
     """Where a seed story's own page is published (its atom:id names the same place)."""
-    return f"article/{story.origin_id}.html"
+    return article_relpath_of(story.origin_id)
+
+
+def article_relpath_of(origin_id: str) -> str:
+    return f"article/{origin_id}.html"
+
+
+def article_fingerprint(
+    config: Config, specs: Sequence[FeedSpec], section: str, story_stamp: str
+) -> str:
+    """Names everything a seed's article page is made of (see `render_article`): the
+    story (its stamp, from the store), the config keys and feeds the page shows and
+    the echofeed version. Same fingerprint, same bytes: the page need not be rendered."""
+    shown = (config.title, config.language, config.base_url, str(config.output_dir))
+    feeds = [s for s in specs if s.kind == "all" or (s.kind == "section" and s.name == section)]
+    inputs = repr((__version__, shown, feeds, story_stamp))
+    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
 
 
 def alternate_url(config: Config, story: Story) -> str:
@@ -307,6 +328,31 @@ def archive_fingerprint(
     """
     shown = (config.base_url, config.language, config.feed_author, config.icon, config.logo)
     inputs = repr((__version__, shown, spec, number, tuple(stories)))
+    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
+
+
+def archive_stamp(
+    config: Config, spec: FeedSpec, number: int, story_stamps: Sequence[str | None]
+) -> str:
+    """What `archive_fingerprint` covers, from the stories' stamps in the store instead
+    of the stories: equal stamps mean an equal fingerprint, so a page whose stamp is
+    the one it was last rendered with need not even be read from the store."""
+    shown = (config.base_url, config.language, config.feed_author, config.icon, config.logo)
+    inputs = repr((__version__, shown, spec, number, tuple(story_stamps)))
+    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
+
+
+def head_stamp(
+    config: Config, spec: FeedSpec, archive_pages: int, story_stamps: Sequence[str | None]
+) -> str:
+    """Names what a head feed and its JSON twin are made of (see `render_atom` and
+    `render_json_feed`): the config keys they show, the feed, its number of archive
+    pages, the stamps of its stories and the echofeed version."""
+    shown = (
+        config.base_url, config.language, config.feed_author, config.icon, config.logo,
+        config.websub_hub,
+    )  # fmt: skip
+    inputs = repr((__version__, shown, spec, archive_pages, tuple(story_stamps)))
     return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
 
 

@@ -1,0 +1,158 @@
+"""A pass renders only the pages whose inputs changed: article pages and archive pages
+are skipped when the story stamps in the store say nothing on them changed, and come
+back when something did (or when their file is gone). Counted by wrapping the renderers,
+and read back from the files on disk."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from echofeed import pipeline
+from echofeed.config import load_config
+from echofeed.pipeline import refresh
+from echofeed.store import Store
+
+from .conftest import write_seed
+from .test_publish import snapshot
+from .test_retention import Feed, rss
+
+T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+
+
+def seed_name(number: int) -> str:
+    return f"{number:03d}_{number:016x}.txt"
+
+
+def article(number: int) -> str:
+    return f"article/{number:016x}.html"
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Counts article pages rendered and archived stories read from the store."""
+    counts: Counter[str] = Counter()
+    render_article = pipeline.render_article
+    archive_stories = Store.archive_stories
+
+    def counted_render(config, story, specs):  # noqa: ANN001, ANN202
+        counts[f"article/{story.origin_id}.html"] += 1
+        return render_article(config, story, specs)
+
+    def counted_read(store, keys):  # noqa: ANN001, ANN202
+        stories = archive_stories(store, keys)
+        counts["archived stories read"] += len(stories)
+        return stories
+
+    def counting(name: str, render):  # noqa: ANN001, ANN202
+        def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            counts[name] += 1
+            return render(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(pipeline, "render_article", counted_render)
+    monkeypatch.setattr(pipeline, "render_atom", counting("atom", pipeline.render_atom))
+    json_feed = counting("json", pipeline.render_json_feed)
+    monkeypatch.setattr(pipeline, "render_json_feed", json_feed)
+    monkeypatch.setattr(Store, "archive_stories", counted_read)
+    return counts
+
+
+def test_unchanged_pass_renders_no_article_and_reads_no_archived_story(newsroom, tmp_path, renders):
+    config = load_config(newsroom(entries_per_feed=2))
+    seeds, feeds = tmp_path / "seeds", tmp_path / "feeds"
+    for n in range(7):
+        write_seed(seeds, seed_name(n), f"Seed story {n}")
+    refresh(config, now=T0)
+    assert sum(renders[article(n)] for n in range(7)) == 7
+    before = snapshot(feeds)
+    assert {"archive/all/1.atom", "archive/all/2.atom", article(6)} <= set(before)
+
+    renders.clear()
+    report = refresh(config, now=T0 + timedelta(hours=1))
+    assert renders == {}
+    assert report.published.written == () and report.published.also_written == ()
+    assert report.published.removed == ()
+    assert snapshot(feeds) == before
+
+    # An edited seed: its article page and the archive pages holding it, nothing else.
+    write_seed(seeds, seed_name(1), "Seed story 1", "A corrected first paragraph.")
+    renders.clear()
+    report = refresh(config, now=T0 + timedelta(hours=2))
+    assert {k: v for k, v in renders.items() if k.startswith("article/")} == {article(1): 1}
+    assert "A corrected first paragraph." in (feeds / article(1)).read_text("utf-8")
+    assert set(report.published.also_written) >= {
+        article(1), "archive/all/1.atom", "archive/section/world/1.atom",
+    }  # fmt: skip
+    assert "archive/all/2.atom" not in report.published.also_written
+
+    # A page deleted by hand comes back, the same bytes, and only it is rendered.
+    kept = (feeds / article(4)).read_bytes()
+    (feeds / article(4)).unlink()
+    (feeds / "archive" / "all" / "2.atom").unlink()
+    renders.clear()
+    report = refresh(config, now=T0 + timedelta(hours=3))
+    assert {k: v for k, v in renders.items() if k.startswith("article/")} == {article(4): 1}
+    assert (feeds / article(4)).read_bytes() == kept
+    assert set(report.published.also_written) == {article(4), "archive/all/2.atom"}
+
+    # So does a head feed deleted or edited by hand; the other heads are not rendered.
+    heads = {p: (feeds / p).read_bytes() for p in ("all.atom", "section/world.json")}
+    (feeds / "all.atom").unlink()
+    (feeds / "section/world.json").write_text("{}", encoding="utf-8")
+    renders.clear()
+    report = refresh(config, now=T0 + timedelta(hours=4))
+    assert (renders["atom"], renders["json"]) == (2, 2)  # all and section/world
+    assert {p: (feeds / p).read_bytes() for p in heads} == heads
+    assert report.published.written == ("all.atom",)
+    assert report.published.also_written == ("section/world.json",)
+
+
+def test_page_shows_a_new_carrier_and_a_new_topic_without_a_change_of_its_seed(
+    newsroom, tmp_path, httpserver, renders
+):
+    wire = Feed(httpserver, "/wire.xml", rss(("x1", "Harbour Budget Passes", T0)))
+    sources = [{"name": "Harbour Wire", "url": wire.url}]
+    config = load_config(newsroom(sources=sources))
+    write_seed(tmp_path / "seeds", seed_name(1), "Bridge Reopens After Long Repairs")
+    refresh(config, now=T0)
+    page = tmp_path / "feeds" / article(1)
+    assert "Harbour Wire" not in page.read_text("utf-8")
+
+    # The wire now carries the seed's story too: its page names the wire.
+    wire.body = rss(
+        ("x1", "Harbour Budget Passes", T0),
+        ("x2", "Bridge Reopens After Long Repairs", T0 + timedelta(minutes=5)),
+    )
+    renders.clear()
+    refresh(config, now=T0 + timedelta(hours=1))
+    assert renders[article(1)] == 1
+    assert "Harbour Wire" in page.read_text("utf-8")
+
+    # A new topic files the story under it: the page lists it.
+    config = load_config(newsroom(sources=sources, topics={"Bridges": {"keywords": ["bridge"]}}))
+    renders.clear()
+    refresh(config, now=T0 + timedelta(hours=2))
+    assert renders[article(1)] == 1
+    assert "Topics: Bridges" in page.read_text("utf-8")
+
+    renders.clear()
+    refresh(config, now=T0 + timedelta(hours=3))
+    assert renders[article(1)] == 0
+
+
+def test_a_config_key_the_pages_show_renders_them_all_again(newsroom, tmp_path, renders):
+    config = load_config(newsroom(entries_per_feed=2))
+    for n in range(5):
+        write_seed(tmp_path / "seeds", seed_name(n), f"Seed story {n}")
+    refresh(config, now=T0)
+    renders.clear()
+    refresh(load_config(newsroom(entries_per_feed=2, title="EchoDaily")), now=T0)
+    assert {k: v for k, v in renders.items() if k.startswith("article/")} == {
+        article(n): 1 for n in range(5)
+    }
+    for relpath in (article(3), "all.atom", "all.json", "archive/all/1.atom"):
+        assert "EchoDaily" in (tmp_path / "feeds" / relpath).read_text("utf-8")
