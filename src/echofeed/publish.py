@@ -563,24 +563,35 @@ def remove_stale(output_dir: Path, keep: set[str], folders: Iterable[str]) -> tu
     """Delete what is no longer published under `folders` (a removed topic, its
     JSON twin and archive pages, a withdrawn seed's article page), and the temporary
     files of a killed write anywhere under output_dir."""
-    remove_temp_files(output_dir)
-    removed = []
-    for folder in folders:
-        directory = output_dir / folder
-        if not directory.is_dir():
-            continue
-        for path in sorted(directory.rglob("*")):
-            relpath = path.relative_to(output_dir).as_posix()
-            if path.is_file() and relpath not in keep and path.suffix in _PUBLISHED_SUFFIXES:
+    managed = tuple(folders)
+    removed: list[str] = []
+    # One bottom-up walk (a pass with nothing to delete runs this over every
+    # published file): temp files anywhere, then stale files and emptied subfolders
+    # (a removed feed's archive) in the managed folders. Symlinks are not followed.
+    for folder, _subfolders, names in os.walk(output_dir, topdown=False):
+        relfolder = Path(folder).relative_to(output_dir).as_posix()
+        top = relfolder.split("/", 1)[0]
+        for name in names:
+            path = Path(folder, name)
+            if is_temp_file_name(name):
+                if not path.is_symlink():
+                    _remove_quietly(path)
+                continue
+            relpath = f"{relfolder}/{name}"
+            if (
+                top in managed
+                and relpath not in keep
+                and path.suffix in _PUBLISHED_SUFFIXES
+                and not path.is_symlink()
+            ):
                 _remove_quietly(path)
                 removed.append(relpath)
-        for path in sorted(directory.rglob("*"), reverse=True):
-            if path.is_dir():
-                try:
-                    path.rmdir()  # only succeeds when empty, e.g. a removed feed's archive
-                except OSError:
-                    pass
-    return tuple(removed)
+        if top in managed and "/" in relfolder:
+            try:
+                os.rmdir(folder)  # only succeeds when empty
+            except OSError:
+                pass
+    return tuple(sorted(removed))
 
 
 _PUBLISHED_SUFFIXES = (".atom", ".json", ".html")
