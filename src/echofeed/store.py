@@ -566,30 +566,6 @@ class Store:
         if rows:
             self.db["feed_slugs"].insert_all(rows, pk=("kind", "key"), ignore=True)
 
-    def feed_stories(
-        self, *, section: str | None = None, topic: str | None = None, limit: int = 50
-    ) -> list[Story]:
-        """The newest live stories of record, newest first (at most `limit`)."""
-        where = ["s.duplicate_of is null", "s.withdrawn = 0"]
-        params: list[Any] = []
-        join = ""
-        if section is not None:
-            where.append("s.section = ?")
-            params.append(section)
-        if topic is not None:
-            join = "join story_topics t on t.story_key = s.key"
-            where.append("t.topic = ?")
-            params.append(topic)
-        params.append(limit)
-        rows = list(
-            self.db.query(
-                f"select s.* from stories s {join} where {' and '.join(where)} "
-                "order by s.published desc, s.key desc limit ?",
-                params,
-            )
-        )
-        return self._stories(rows)
-
     def feed_timeline(self, *, section: str | None = None, topic: str | None = None) -> list[str]:
         """Keys of the live stories of record, in the order they were first seen.
 
