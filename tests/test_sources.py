@@ -244,6 +244,38 @@ def test_a_slow_source_does_not_hold_up_the_others(newsroom, httpserver, tmp_pat
     assert len(published_titles(tmp_path)) == 2
 
 
+def test_sources_are_stored_as_they_come_so_few_parsed_feeds_wait_in_memory(
+    newsroom, httpserver, monkeypatch
+):
+    for i in range(12):
+        httpserver.expect_request(f"/{i}").respond_with_data(RSS)
+    urls = [httpserver.url_for(f"/{i}") for i in range(12)]
+    config = config_for(newsroom, *urls, fetch={"concurrency": 2})
+    lock = threading.Lock()
+    parsed, stored, waiting = [], set(), []
+    real_parse, real_ingest = pipeline.parse_feed, pipeline.ingest_entry
+
+    def counting_parse(body, source, **kwargs):
+        feed = real_parse(body, source, **kwargs)
+        with lock:
+            parsed.append(source.url)
+            waiting.append(len(parsed) - len(stored))
+        return feed
+
+    def counting_ingest(store, entry, *args):
+        with lock:
+            stored.add(entry.source)
+        return real_ingest(store, entry, *args)
+
+    monkeypatch.setattr(pipeline, "parse_feed", counting_parse)
+    monkeypatch.setattr(pipeline, "ingest_entry", counting_ingest)
+    report = refresh(config, now=T0)
+    assert [s.url for s in report.sources] == urls and report.counts["new"] == 3
+    assert sorted(parsed) == sorted(urls) and stored == set(urls)
+    # Parsed feeds not yet stored: at most twice the fetch concurrency, not all 12.
+    assert max(waiting) <= 4
+
+
 def test_hostile_html_never_reaches_the_output(newsroom, httpserver, tmp_path):
     httpserver.expect_request("/feed").respond_with_data(
         (DATA / "feeds" / "hostile.xml").read_bytes()

@@ -14,10 +14,12 @@ import logging
 import os
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -603,14 +605,34 @@ def ingest_sources(
     if not due:
         return
     fetcher = Fetcher(config.fetch, contact_url=config.base_url)
-    done = 0
-    with ThreadPoolExecutor(max_workers=min(config.fetch.concurrency, len(due))) as pool:
-        futures = [pool.submit(_fetch_and_parse, fetcher, item, now) for item in due]
-        for future in futures:
-            future.result()
-            done += 1
+    results: list[SourceResult | None] = [None] * len(due)
+    workers = min(config.fetch.concurrency, len(due))
+    # Each source is stored as soon as it and the ones before it in the config
+    # are parsed, while the pool fetches the next: a story that two sources
+    # carry in one pass is filed under the one listed first, whichever answered
+    # first, as in any earlier version. At most `window` sources are fetched,
+    # parsed or stored at a time, and each is dropped once stored, so memory
+    # grows with the fetch concurrency, not with the number of sources. A source
+    # slow to answer holds up the storing of the ones after it, and the fetch of
+    # those more than `window` after it, by at most its fetch deadline.
+    window = 2 * workers
+    upcoming = iter(due)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = deque(
+            pool.submit(_fetch_and_parse, fetcher, item, now) for item in islice(upcoming, window)
+        )
+        for index, item in enumerate(due):
+            pending.popleft().result()
+            if item.error is None:
+                # A source that answered rules out an outage: store it now.
+                results[index] = _store_source(store, sorter, config, item, now, report, False)
+                item.parsed = None
+            if (following := next(upcoming, None)) is not None:
+                pending.append(pool.submit(_fetch_and_parse, fetcher, following, now))
             if progress:
-                progress("sources", done, len(due))
+                progress("sources", index + 1, len(due))
+    # Failures wait for the end: only when every source failed to connect is it
+    # the network's fault (an outage), not the sources'.
     network_failures = [f for f in due if isinstance(f.error, FetchError) and f.error.network]
     outage = len(due) >= 2 and len(network_failures) == len(due)
     if outage:
@@ -618,8 +640,10 @@ def ingest_sources(
             f"network outage: all {len(due)} sources failed to connect "
             f"(first: {network_failures[0].error}); not counted against the sources"
         )
-    for item in due:
-        report.sources.append(_store_source(store, sorter, config, item, now, report, outage))
+    for index, item in enumerate(due):
+        if results[index] is None:
+            results[index] = _store_source(store, sorter, config, item, now, report, outage)
+    report.sources.extend(result for result in results if result is not None)
 
 
 def _fetch_and_parse(fetcher: Fetcher, item: _Fetched, now: datetime) -> None:
@@ -629,14 +653,15 @@ def _fetch_and_parse(fetcher: Fetcher, item: _Fetched, now: datetime) -> None:
         item.result = fetcher.fetch(item.source.name, item.state.current_url, validators)
         if item.result.not_modified:
             return
-        item.body_sha256 = hashlib.sha256(item.result.body).hexdigest()
+        body = item.result.body
+        item.result = replace(item.result, body=b"")  # held until stored: keep it small
+        item.body_sha256 = hashlib.sha256(body).hexdigest()
         if item.body_sha256 == item.state.body_sha256:
             item.unchanged_body = True  # the server ignores conditional GET: skip the parse
             return
         item.parsed = parse_feed(
-            item.result.body, item.source, url=item.result.url, headers=item.result.headers,
-            now=now,
-        )  # fmt: skip
+            body, item.source, url=item.result.url, headers=item.result.headers, now=now
+        )
     except SourceError as e:
         item.error = e
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
