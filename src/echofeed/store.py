@@ -239,6 +239,14 @@ class Store:
                 db[table].create_index(columns, if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
 
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The rows of one read, as dicts, straight from sqlite3: for the reads done for
+        every entry ingested. sqlite-utils' query() wraps each read in a savepoint
+        (three statements instead of one)."""
+        cursor = self.db.conn.execute(sql, params)
+        keys = [column[0] for column in cursor.description]
+        return [dict(zip(keys, row, strict=True)) for row in cursor]
+
     # -- meta ---------------------------------------------------------------
 
     def _meta(self, key: str) -> str | None:
@@ -257,7 +265,7 @@ class Store:
     # -- stories ------------------------------------------------------------
 
     def get_entry(self, key: str) -> StoredEntry | None:
-        rows = list(self.db.query(f"select {_ENTRY_COLUMNS} from stories where key = ?", [key]))
+        rows = self._rows(f"select {_ENTRY_COLUMNS} from stories where key = ?", [key])
         return _stored_entry(rows[0]) if rows else None
 
     def find_record(self, signatures: Sequence[str], *, exclude_key: str) -> list[StoredEntry]:
@@ -271,7 +279,7 @@ class Store:
         marks = ",".join("?" * len(signatures))
         # CROSS JOIN keeps SQLite on the signature index: left to itself it
         # prefers the duplicate_of index, which is a scan of every record.
-        rows = self.db.query(
+        rows = self._rows(
             f"select distinct {_ENTRY_COLUMNS} from story_signatures cross join stories "
             f"on key = story_key where signature in ({marks}) and key != ? "
             "and duplicate_of is null and withdrawn = 0 order by first_seen, key",
@@ -285,12 +293,10 @@ class Store:
         None when the source used the link for several entries: then the link
         names a page (a live blog, the home page), not one entry.
         """
-        rows = list(
-            self.db.query(
-                f"select {_ENTRY_COLUMNS} from stories where source = ? and link = ? "
-                "and key != ? limit 2",
-                [source, link, exclude_key],
-            )
+        rows = self._rows(
+            f"select {_ENTRY_COLUMNS} from stories where source = ? and link = ? "
+            "and key != ? limit 2",
+            [source, link, exclude_key],
         )
         return _stored_entry(rows[0]) if len(rows) == 1 else None
 
@@ -364,14 +370,14 @@ class Store:
         self.set_topics(key, topics)
 
     def atom_id_of(self, key: str) -> str | None:
-        rows = list(self.db.query("select atom_id from stories where key = ?", [key]))
+        rows = self._rows("select atom_id from stories where key = ?", [key])
         return rows[0]["atom_id"] if rows else None
 
     def atom_id_taken(self, atom_id: str, *, exclude_key: str) -> bool:
-        rows = self.db.query(
+        rows = self._rows(
             "select 1 from stories where atom_id = ? and key != ? limit 1", [atom_id, exclude_key]
         )
-        return next(iter(rows), None) is not None
+        return bool(rows)
 
     def touch(self, key: str, seen: datetime) -> None:
         self.db.execute("update stories set last_seen = ? where key = ?", [to_text(seen), key])
@@ -747,7 +753,7 @@ class Store:
     # -- sources ------------------------------------------------------------
 
     def source_state(self, url: str) -> SourceState | None:
-        rows = list(self.db.query("select * from sources where url = ?", [url]))
+        rows = self._rows("select * from sources where url = ?", [url])
         return _source_state(rows[0]) if rows else None
 
     def source_states(self) -> list[SourceState]:
