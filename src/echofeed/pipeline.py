@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
+import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -25,7 +28,7 @@ from urllib.parse import urlsplit
 
 from . import dedup
 from .config import Config, SourceConfig
-from .errors import EchofeedError, FetchError, SeedError, SourceError
+from .errors import EchofeedError, FetchError, ParseError, SeedError, SourceError
 from .fetch import Fetcher, FetchResult, Validators
 from .lock import writer_lock
 from .model import Entry, Story
@@ -55,6 +58,10 @@ from .websub import ping_hub
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(minutes=1)
+# feedparser is pure Python: in the fetch threads, parsing runs on one core at a
+# time. A pass with at least this many sources due parses in worker processes,
+# one per core; fewer would not pay for starting them (a few tenths of a second).
+PARSE_PROCESSES_FROM = 8
 PRUNE_EVERY = timedelta(hours=1)
 Outcome = str  # "new" | "updated" | "duplicate" | "unchanged"
 
@@ -617,20 +624,27 @@ def ingest_sources(
     # those more than `window` after it, by at most its fetch deadline.
     window = 2 * workers
     upcoming = iter(due)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = deque(
-            pool.submit(_fetch_and_parse, fetcher, item, now) for item in islice(upcoming, window)
-        )
-        for index, item in enumerate(due):
-            pending.popleft().result()
-            if item.error is None:
-                # A source that answered rules out an outage: store it now.
-                results[index] = _store_source(store, sorter, config, item, now, report, False)
-                item.parsed = None
-            if (following := next(upcoming, None)) is not None:
-                pending.append(pool.submit(_fetch_and_parse, fetcher, following, now))
-            if progress:
-                progress("sources", index + 1, len(due))
+    cores = os.cpu_count() or 1
+    parsers = _Parsers(cores) if cores > 1 and len(due) >= PARSE_PROCESSES_FROM else None
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending = deque(
+                pool.submit(_fetch_and_parse, fetcher, item, now, parsers)
+                for item in islice(upcoming, window)
+            )
+            for index, item in enumerate(due):
+                pending.popleft().result()
+                if item.error is None:
+                    # A source that answered rules out an outage: store it now.
+                    results[index] = _store_source(store, sorter, config, item, now, report, False)
+                    item.parsed = None
+                if (following := next(upcoming, None)) is not None:
+                    pending.append(pool.submit(_fetch_and_parse, fetcher, following, now, parsers))
+                if progress:
+                    progress("sources", index + 1, len(due))
+    finally:
+        if parsers is not None:
+            parsers.close()
     # Failures wait for the end: only when every source failed to connect is it
     # the network's fault (an outage), not the sources'.
     network_failures = [f for f in due if isinstance(f.error, FetchError) and f.error.network]
@@ -646,7 +660,81 @@ def ingest_sources(
     report.sources.extend(result for result in results if result is not None)
 
 
-def _fetch_and_parse(fetcher: Fetcher, item: _Fetched, now: datetime) -> None:
+class _Parsers:
+    """Parses feed bodies in worker processes, one per core, started on first use.
+
+    A worker that dies (a crash in a C library, the OOM killer) breaks the whole
+    pool: it is replaced and each source it was parsing is tried once more, so
+    the one that killed it ends with a ParseError naming it and the others parse.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def parse(
+        self, body: bytes, source: SourceConfig, url: str, headers: dict[str, str], now: datetime
+    ) -> ParsedFeed:
+        for _ in range(2):
+            pool = self._current()
+            try:
+                outcome = pool.submit(_parse_job, body, source, url, headers, now).result()
+            except BrokenProcessPool:
+                self._discard(pool)
+                continue
+            if isinstance(outcome, ParsedFeed):
+                return outcome
+            kind, reason = outcome
+            raise (SourceError if kind == "unexpected" else ParseError)(source.name, reason)
+        raise ParseError(
+            source.name, "the parser process died on this feed, twice (tried again next pass)"
+        )
+
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                methods = multiprocessing.get_all_start_methods()
+                # Not fork: this process runs threads. The fork server starts each
+                # worker with the parser imported, and never re-runs __main__.
+                context = multiprocessing.get_context(
+                    "forkserver" if "forkserver" in methods else "spawn"
+                )
+                if "forkserver" in methods:
+                    context.set_forkserver_preload(["echofeed.parse"])
+                self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
+            return self._pool
+
+    def _discard(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is broken:
+                self._pool = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _parse_job(
+    body: bytes, source: SourceConfig, url: str, headers: dict[str, str], now: datetime
+) -> ParsedFeed | tuple[str, str]:
+    """Runs in a worker process. Our errors do not survive pickling (their args are
+    the formatted message), so a failure comes back as (kind, reason)."""
+    try:
+        return parse_feed(body, source, url=url, headers=headers, now=now)
+    except SourceError as e:
+        return ("parse", e.reason)
+    except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
+        log.exception("%s: unexpected error", source.name)
+        return ("unexpected", f"unexpected error: {e!r}")
+
+
+def _fetch_and_parse(
+    fetcher: Fetcher, item: _Fetched, now: datetime, parsers: _Parsers | None = None
+) -> None:
     """Runs in a worker thread: network and parsing only, no database."""
     try:
         validators = Validators(item.state.etag, item.state.last_modified)
@@ -659,9 +747,13 @@ def _fetch_and_parse(fetcher: Fetcher, item: _Fetched, now: datetime) -> None:
         if item.body_sha256 == item.state.body_sha256:
             item.unchanged_body = True  # the server ignores conditional GET: skip the parse
             return
-        item.parsed = parse_feed(
-            body, item.source, url=item.result.url, headers=item.result.headers, now=now
-        )
+        if parsers is not None:
+            headers = dict(item.result.headers)
+            item.parsed = parsers.parse(body, item.source, item.result.url, headers, now)
+        else:
+            item.parsed = parse_feed(
+                body, item.source, url=item.result.url, headers=item.result.headers, now=now
+            )
     except SourceError as e:
         item.error = e
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
