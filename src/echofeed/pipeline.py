@@ -696,7 +696,9 @@ class _Parsers:
             if self._pool is None:
                 methods = multiprocessing.get_all_start_methods()
                 # Not fork: this process runs threads. The fork server starts each
-                # worker with the parser imported, and never re-runs __main__.
+                # worker with the parser already imported. Like any spawned process,
+                # a worker imports the main script again: refresh() from a script
+                # needs `if __name__ == "__main__":`.
                 context = multiprocessing.get_context(
                     "forkserver" if "forkserver" in methods else "spawn"
                 )
