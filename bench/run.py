@@ -72,6 +72,9 @@ STAGES = [
     ("echofeed.pipeline", "ingest_sources", "fetch"),  # main thread: waiting for the pool
     ("echofeed.fetch", "Fetcher.fetch", "fetch"),
     ("echofeed.pipeline", "parse_feed", "parse"),
+    # Many sources are parsed in worker processes: this thread's CPU time while it
+    # waits for one is nil, so their parse time shows as the wait (fetch).
+    ("echofeed.pipeline", "_Parsers.parse?", "parse"),
     ("echofeed.parse", "sanitize_html", "normalize"),
     ("echofeed.parse", "html_to_text", "normalize"),
     ("echofeed.topics", "Sorter.section_of", "normalize"),
@@ -110,7 +113,8 @@ PEAK_STEPS = [
 STAGE_ORDER = ["read seeds", "fetch", "parse", "normalize", "dedup", "store", "publish", "other"]
 # A full refresh of a newsroom with seeds and feeds must go through each of these.
 MUST_BE_CALLED = [
-    "pipeline.ingest_seeds", "pipeline.parse_seed", "fetch.Fetcher.fetch", "pipeline.parse_feed",
+    "pipeline.ingest_seeds", "pipeline.parse_seed", "fetch.Fetcher.fetch",
+    "pipeline.parse_feed|pipeline._Parsers.parse",
     "pipeline.ingest_entry", "store.Store.find_record", "pipeline.publish_all",
 ]  # fmt: skip
 
@@ -267,7 +271,9 @@ def child_refresh(config_path: Path, timed: bool, check_calls: bool) -> dict[str
     report = refresh(config)
     seconds = time.perf_counter() - started
     if check_calls:
-        missing = [name for name in MUST_BE_CALLED if not clock.calls[name]]
+        missing = [
+            name for name in MUST_BE_CALLED if not any(clock.calls[n] for n in name.split("|"))
+        ]
         if missing:
             raise BenchError(
                 f"never called during a full refresh: {', '.join(missing)}; the pipeline no "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from echofeed.store import Store
 
 from .conftest import DATA, write_seed
 from .feedcheck import entries, validate_output
+from .rawserver import fixed, raw_server
 
 PUBLISHERS = ("Example Wire", "Daily Paper")
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -366,6 +368,39 @@ def test_record_never_flips_between_copies_across_refreshes_in_any_order(
         refresh(load_config(newsroom(sources=order)), now=T0 + timedelta(hours=step))
         ids = sorted(e["id"] for e in entries(tmp_path / "feeds" / "all.atom"))
         assert ids == expected, f"refresh {step}"
+
+
+def test_a_story_two_sources_carry_is_filed_under_the_one_listed_first_whoever_answers_first(
+    newsroom, tmp_path
+):
+    wire = rss(
+        "Example Wire", [("w1", "https://wire.example/1", "Floods displace 10,000 in Bangladesh")]
+    )
+    paper = rss(
+        "Daily Paper", [("p1", "https://paper.example/1", "Floods Displace 10000 in Bangladesh")]
+    )
+    paper_answered = threading.Event()
+    rss_type = {"Content-Type": "application/rss+xml"}
+
+    def wire_after_paper(handler, stopping):
+        paper_answered.wait(5)
+        fixed(200, wire, rss_type)(handler, stopping)
+
+    def paper_at_once(handler, stopping):
+        fixed(200, paper, rss_type)(handler, stopping)
+        paper_answered.set()
+
+    with raw_server({"/wire.xml": wire_after_paper, "/paper.xml": paper_at_once}) as base:
+        config = load_config(newsroom(sources=[
+            {"name": "Example Wire", "url": f"{base}/wire.xml"},
+            {"name": "Daily Paper", "url": f"{base}/paper.xml"},
+        ]))  # fmt: skip
+        report = refresh(config, now=T0)
+    assert paper_answered.is_set()
+    assert [e["id"] for e in entries(tmp_path / "feeds" / "all.atom")] == ["https://wire.example/1"]
+    assert [(s.name, s.counts) for s in report.sources] == [
+        ("Example Wire", {"new": 1}), ("Daily Paper", {"duplicate": 1}),
+    ]  # fmt: skip
 
 
 # -- why-duplicate ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ database, backoff and recovery, outages, hostile feeds, and `echofeed status`.""
 from __future__ import annotations
 
 import email.utils
+import os
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
@@ -242,6 +243,72 @@ def test_a_slow_source_does_not_hold_up_the_others(newsroom, httpserver, tmp_pat
     assert "Source 0: no complete answer within the 1.5s deadline" in report.summary()
     assert report.counts["new"] == 2
     assert len(published_titles(tmp_path)) == 2
+
+
+def test_sources_are_stored_as_they_come_so_few_parsed_feeds_wait_in_memory(
+    newsroom, httpserver, monkeypatch
+):
+    for i in range(12):
+        httpserver.expect_request(f"/{i}").respond_with_data(RSS)
+    urls = [httpserver.url_for(f"/{i}") for i in range(12)]
+    config = config_for(newsroom, *urls, fetch={"concurrency": 2})
+    lock = threading.Lock()
+    parsed, stored, waiting = [], set(), []
+    real_fetch_and_parse, real_ingest = pipeline._fetch_and_parse, pipeline.ingest_entry
+
+    def counting_fetch_and_parse(fetcher, item, *args):
+        real_fetch_and_parse(fetcher, item, *args)
+        with lock:
+            if item.parsed is not None:
+                parsed.append(item.source.url)
+            waiting.append(len(parsed) - len(stored))
+
+    def counting_ingest(store, entry, *args):
+        with lock:
+            stored.add(entry.source)
+        return real_ingest(store, entry, *args)
+
+    monkeypatch.setattr(pipeline, "_fetch_and_parse", counting_fetch_and_parse)
+    monkeypatch.setattr(pipeline, "ingest_entry", counting_ingest)
+    report = refresh(config, now=T0)
+    assert [s.url for s in report.sources] == urls and report.counts["new"] == 3
+    assert sorted(parsed) == sorted(urls) and stored == set(urls)
+    # Parsed feeds not yet stored: at most twice the fetch concurrency, not all 12.
+    assert max(waiting) <= 4
+
+
+def parse_or_die(body, source, url, headers, now, max_entries):
+    """Runs in a parser process: the source named "Source 3" kills it."""
+    if source.name == "Source 3":
+        os._exit(1)
+    return pipeline._parse_job(body, source, url, headers, now, max_entries)
+
+
+def test_many_sources_parse_in_processes_and_a_dead_parser_fails_only_its_source(
+    newsroom, httpserver, monkeypatch
+):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # processes even on a one-core runner
+    count = pipeline.PARSE_PROCESSES_FROM
+    for i in range(count):
+        body = RSS.replace(b"<guid", f"<category>feed {i}</category><guid".encode())
+        httpserver.expect_request(f"/{i}").respond_with_data(body)
+    config = config_for(newsroom, *(httpserver.url_for(f"/{i}") for i in range(count)))
+    report = refresh(config, now=T0)
+    assert [s.status for s in report.sources] == ["ok"] * count
+    assert report.counts == {"new": 3, "updated": 0, "duplicate": 3 * (count - 1), "unchanged": 0}
+    # The same pass again with a parser process that dies on one source.
+    httpserver.clear_all_handlers()
+    for i in range(count):
+        httpserver.expect_request(f"/{i}").respond_with_data(ATOM)
+    monkeypatch.setattr(pipeline, "_parse_job", parse_or_die)
+    report = refresh(config, now=T0 + timedelta(hours=2))
+    [error] = report.errors
+    assert (
+        str(error)
+        == "Source 3: the parser process died on this feed, twice (tried again next pass)"
+    )
+    assert [s.status for s in report.sources] == ["ok"] * 3 + ["failed"] + ["ok"] * (count - 4)
+    assert report.counts["new"] == 2
 
 
 def test_hostile_html_never_reaches_the_output(newsroom, httpserver, tmp_path):

@@ -19,7 +19,7 @@ from echofeed.config import load_config, parse_config
 from echofeed.errors import ConfigError, PublishError
 from echofeed.pipeline import refresh
 from echofeed.publish import safe_output_path
-from echofeed.topics import MAX_SLUG, SlugBook, Sorter, name_key, slugify
+from echofeed.topics import MAX_SLUG, SlugBook, Sorter, fold, name_key, slugify
 
 from .conftest import DATA, write_seed
 from .feedcheck import entries, validate_atom, validate_output
@@ -106,6 +106,15 @@ def test_topics_match_whole_words_and_phrases_ignoring_case_and_accents():
     assert topics_of("Rain in SÃO PAULO", "and in Caracas.") == ("Venezuela", "São Paulo")
     assert topics_of("Senate votes", section="US") == ("US Politics",)
     assert topics_of("Senate votes", section="World") == ()  # restricted to US
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+@settings(max_examples=300, deadline=None)
+def test_ascii_text_folds_by_the_general_rule(text):
+    # fold() has a fast path for ASCII: it must give what the general rule gives
+    # (lowercase, every run of non-letters-or-digits, `_` too, one space).
+    assert fold(text) == " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
+    assert fold(f"{text}é") == " ".join(re.sub(r"[\W_]+", " ", f"{text.lower()}e").split())
 
 
 def test_categories_feed_topics_through_the_alias_table():

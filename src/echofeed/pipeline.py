@@ -11,19 +11,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import dedup
 from .config import Config, SourceConfig
-from .errors import EchofeedError, FetchError, SeedError, SourceError
+from .errors import EchofeedError, FetchError, ParseError, SeedError, SourceError
 from .fetch import Fetcher, FetchResult, Validators
 from .lock import writer_lock
 from .model import Entry, Story
@@ -57,6 +62,10 @@ from .websub import ping_hub
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(minutes=1)
+# feedparser is pure Python: in the fetch threads, parsing runs on one core at a
+# time. A pass with at least this many sources due parses in worker processes,
+# one per core; fewer would not pay for starting them (a few tenths of a second).
+PARSE_PROCESSES_FROM = 8
 PRUNE_EVERY = timedelta(hours=1)
 Outcome = str  # "new" | "updated" | "duplicate" | "unchanged"
 
@@ -607,14 +616,41 @@ def ingest_sources(
     if not due:
         return
     fetcher = Fetcher(config.fetch, contact_url=config.base_url)
-    done = 0
-    with ThreadPoolExecutor(max_workers=min(config.fetch.concurrency, len(due))) as pool:
-        futures = [pool.submit(_fetch_and_parse, fetcher, item, now) for item in due]
-        for future in futures:
-            future.result()
-            done += 1
-            if progress:
-                progress("sources", done, len(due))
+    results: list[SourceResult | None] = [None] * len(due)
+    workers = min(config.fetch.concurrency, len(due))
+    # Each source is stored as soon as it and the ones before it in the config
+    # are parsed, while the pool fetches the next: a story that two sources
+    # carry in one pass is filed under the one listed first, whichever answered
+    # first, as in any earlier version. At most `window` sources are fetched,
+    # parsed or stored at a time, and each is dropped once stored, so memory
+    # grows with the fetch concurrency, not with the number of sources. A source
+    # slow to answer holds up the storing of the ones after it, and the fetch of
+    # those more than `window` after it, by at most its fetch deadline.
+    window = 2 * workers
+    upcoming = iter(due)
+    cores = os.cpu_count() or 1
+    parsers = _Parsers(cores) if cores > 1 and len(due) >= PARSE_PROCESSES_FROM else None
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending = deque(
+                pool.submit(_fetch_and_parse, fetcher, item, now, parsers)
+                for item in islice(upcoming, window)
+            )
+            for index, item in enumerate(due):
+                pending.popleft().result()
+                if item.error is None:
+                    # A source that answered rules out an outage: store it now.
+                    results[index] = _store_source(store, sorter, config, item, now, report, False)
+                    item.parsed = None
+                if (following := next(upcoming, None)) is not None:
+                    pending.append(pool.submit(_fetch_and_parse, fetcher, following, now, parsers))
+                if progress:
+                    progress("sources", index + 1, len(due))
+    finally:
+        if parsers is not None:
+            parsers.close()
+    # Failures wait for the end: only when every source failed to connect is it
+    # the network's fault (an outage), not the sources'.
     network_failures = [f for f in due if isinstance(f.error, FetchError) and f.error.network]
     outage = len(due) >= 2 and len(network_failures) == len(due)
     if outage:
@@ -622,25 +658,134 @@ def ingest_sources(
             f"network outage: all {len(due)} sources failed to connect "
             f"(first: {network_failures[0].error}); not counted against the sources"
         )
-    for item in due:
-        report.sources.append(_store_source(store, sorter, config, item, now, report, outage))
+    for index, item in enumerate(due):
+        if results[index] is None:
+            results[index] = _store_source(store, sorter, config, item, now, report, outage)
+    report.sources.extend(result for result in results if result is not None)
 
 
-def _fetch_and_parse(fetcher: Fetcher, item: _Fetched, now: datetime) -> None:
+class _Parsers:
+    """Parses feed bodies in worker processes, one per core, started on first use.
+
+    A worker that dies (a crash in a C library, the OOM killer) breaks the whole
+    pool: it is replaced, and each source it was parsing is tried once more in a
+    process of its own, so the one that killed it ends with a ParseError naming it
+    and the others parse.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def parse(
+        self,
+        body: bytes,
+        source: SourceConfig,
+        url: str,
+        headers: dict[str, str],
+        now: datetime,
+        max_entries: int,
+    ) -> ParsedFeed:
+        job = (_parse_job, body, source, url, headers, now, max_entries)
+        pool = self._current()
+        try:
+            outcome = pool.submit(*job).result()
+        except BrokenProcessPool:
+            self._discard(pool)
+            # Every source the dead pool was parsing lands here. Each tries once more
+            # in a process of its own, so only the feed that kills its parser fails:
+            # a shared retry pool would die again with it and take the others along.
+            alone = ProcessPoolExecutor(1, mp_context=self._context())
+            try:
+                outcome = alone.submit(*job).result()
+            except BrokenProcessPool:
+                raise ParseError(
+                    source.name,
+                    "the parser process died on this feed, twice (tried again next pass)",
+                ) from None
+            finally:
+                alone.shutdown(wait=False, cancel_futures=True)
+        if isinstance(outcome, ParsedFeed):
+            return outcome
+        kind, reason = outcome
+        raise (SourceError if kind == "unexpected" else ParseError)(source.name, reason)
+
+    @staticmethod
+    def _context() -> multiprocessing.context.BaseContext:
+        methods = multiprocessing.get_all_start_methods()
+        # Not fork: this process runs threads. The fork server starts each
+        # worker with the parser already imported. Like any spawned process,
+        # a worker imports the main script again: refresh() from a script
+        # needs `if __name__ == "__main__":`.
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if "forkserver" in methods:
+            context.set_forkserver_preload(["echofeed.parse"])
+        return context
+
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self._workers, mp_context=self._context())
+            return self._pool
+
+    def _discard(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is broken:
+                self._pool = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _parse_job(
+    body: bytes,
+    source: SourceConfig,
+    url: str,
+    headers: dict[str, str],
+    now: datetime,
+    max_entries: int,
+) -> ParsedFeed | tuple[str, str]:
+    """Runs in a worker process. Our errors do not survive pickling (their args are
+    the formatted message), so a failure comes back as (kind, reason)."""
+    try:
+        return parse_feed(body, source, url=url, headers=headers, now=now, max_entries=max_entries)
+    except SourceError as e:
+        return ("parse", e.reason)
+    except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
+        log.exception("%s: unexpected error", source.name)
+        return ("unexpected", f"unexpected error: {e!r}")
+
+
+def _fetch_and_parse(
+    fetcher: Fetcher, item: _Fetched, now: datetime, parsers: _Parsers | None = None
+) -> None:
     """Runs in a worker thread: network and parsing only, no database."""
     try:
         validators = Validators(item.state.etag, item.state.last_modified)
         item.result = fetcher.fetch(item.source.name, item.state.current_url, validators)
         if item.result.not_modified:
             return
-        item.body_sha256 = hashlib.sha256(item.result.body).hexdigest()
+        body = item.result.body
+        item.result = replace(item.result, body=b"")  # held until stored: keep it small
+        item.body_sha256 = hashlib.sha256(body).hexdigest()
         if item.body_sha256 == item.state.body_sha256:
             item.unchanged_body = True  # the server ignores conditional GET: skip the parse
             return
-        item.parsed = parse_feed(
-            item.result.body, item.source, url=item.result.url, headers=item.result.headers,
-            now=now, max_entries=fetcher.settings.max_entries,
-        )  # fmt: skip
+        if parsers is not None:
+            headers = dict(item.result.headers)
+            item.parsed = parsers.parse(
+                body, item.source, item.result.url, headers, now, fetcher.settings.max_entries
+            )
+        else:
+            item.parsed = parse_feed(
+                body, item.source, url=item.result.url, headers=item.result.headers, now=now,
+                max_entries=fetcher.settings.max_entries,
+            )  # fmt: skip
     except SourceError as e:
         item.error = e
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
