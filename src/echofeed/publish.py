@@ -30,6 +30,8 @@ import json
 import os
 import re
 import tempfile
+import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -304,9 +306,12 @@ def _render_atom(
             type="application/atom+xml",
         )
     fg.updated(max((_entry_updated(s) for s in stories), default=EPOCH))
-    for story in stories:
-        _add_entry(fg, config, story)
+    # Rendered before the feed part, so a story lxml refuses raises here too.
+    entries = [_entry_fragment(config.base_url, story) for story in stories]
     document = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    # feedgen appends entries after every feed-level element (and after our
+    # fh:archive marker), so the entries go just before the closing tag.
+    document = document.removesuffix(_FEED_END) + b"".join(entries) + _FEED_END
     if fingerprint is not None:
         declaration, rest = document.split(b"\n", 1)
         document = declaration + b"\n" + _fingerprint_comment(fingerprint) + rest
@@ -374,7 +379,56 @@ def _entry_updated(story: Story) -> datetime:
     return max(story.updated, story.published)
 
 
-def _add_entry(fg: FeedGenerator, config: Config, story: Story) -> None:
+_FEED_END = b"</feed>\n"
+_ENTRY_START = b"  <entry>"
+
+
+# A story sits in several feeds (all, its section, its topics) and a changed story
+# re-renders every archive page that holds it: each story's <entry> is rendered by
+# feedgen once, here, and reused. Pretty printing indents by depth alone and an
+# entry declares no namespace of its own, so its bytes cut from a one-entry feed
+# are the bytes it has in any feed. Keyed by a digest of the whole Story (an edit
+# is never served from the cache) and kept compressed, so that at 10,000 seeds
+# the cache holds every story of a pass in a few tens of MB, not the stories.
+_ENTRY_CACHE_SIZE = 32768
+_entry_cache: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
+
+
+def _entry_fragment(base_url: str, story: Story) -> bytes:
+    key = (base_url, hashlib.blake2b(repr(story).encode("utf-8"), digest_size=16).digest())
+    packed = _entry_cache.get(key)
+    if packed is not None:
+        _entry_cache.move_to_end(key)
+        return zlib.decompress(packed)
+    fragment = _render_entry(base_url, story)
+    _entry_cache[key] = zlib.compress(fragment, 1)
+    if len(_entry_cache) > _ENTRY_CACHE_SIZE:
+        _entry_cache.popitem(last=False)
+    return fragment
+
+
+def _render_entry(base_url: str, story: Story) -> bytes:
+    fg = FeedGenerator()
+    fg.register_extension("echofeed", _FeedExtension, _EntryLinks, atom=True, rss=False)
+    fg.id(base_url)
+    fg.title("entry")
+    fg.updated(EPOCH)
+    _add_entry(fg, _BaseUrl(base_url), story)
+    document = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    start = document.index(_ENTRY_START)
+    if not document.endswith(_FEED_END):
+        raise PublishError(Path(story.key), "feedgen wrote an entry we cannot cut out")
+    return document[start : -len(_FEED_END)]
+
+
+@dataclass(frozen=True, slots=True)
+class _BaseUrl:
+    """The one config key an entry shows, so the entry cache is keyed by it alone."""
+
+    base_url: str
+
+
+def _add_entry(fg: FeedGenerator, config: Config | _BaseUrl, story: Story) -> None:
     entry = fg.add_entry(order="append")
     entry.id(story.atom_id)
     entry.title(story.headline)
