@@ -331,9 +331,7 @@ def archive_fingerprint(
     (an edited or re-filed story re-renders its page), and the echofeed version
     (a sanitizer fix reaches old pages too).
     """
-    shown = (config.base_url, config.language, config.feed_author, config.icon, config.logo)
-    inputs = repr((__version__, shown, spec, number, tuple(stories)))
-    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
+    return _digest(__version__, _shown(config), spec, number, tuple(stories))
 
 
 def archive_stamp(
@@ -342,9 +340,7 @@ def archive_stamp(
     """What `archive_fingerprint` covers, from the stories' stamps in the store instead
     of the stories: equal stamps mean an equal fingerprint, so a page whose stamp is
     the one it was last rendered with need not even be read from the store."""
-    shown = (config.base_url, config.language, config.feed_author, config.icon, config.logo)
-    inputs = repr((__version__, shown, spec, number, tuple(story_stamps)))
-    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
+    return _digest(__version__, _shown(config), spec, number, tuple(story_stamps))
 
 
 def head_stamp(
@@ -353,12 +349,17 @@ def head_stamp(
     """Names what a head feed and its JSON twin are made of (see `render_atom` and
     `render_json_feed`): the config keys they show, the feed, its number of archive
     pages, the stamps of its stories and the echofeed version."""
-    shown = (
-        config.base_url, config.language, config.feed_author, config.icon, config.logo,
-        config.websub_hub,
-    )  # fmt: skip
-    inputs = repr((__version__, shown, spec, archive_pages, tuple(story_stamps)))
-    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()[:32]
+    shown = (*_shown(config), config.websub_hub)  # the hub link is on the head only
+    return _digest(__version__, shown, spec, archive_pages, tuple(story_stamps))
+
+
+def _shown(config: Config) -> tuple[str | None, ...]:
+    """The config keys every published page displays."""
+    return (config.base_url, config.language, config.feed_author, config.icon, config.logo)
+
+
+def _digest(*inputs: object) -> str:
+    return hashlib.sha256(repr(inputs).encode("utf-8")).hexdigest()[:32]
 
 
 def _fingerprint_comment(fingerprint: str) -> bytes:
