@@ -634,9 +634,7 @@ class Store:
         wanted = list(keys)
         live = {story.key: story for story in self.stories_by_keys(wanted)}
         withdrawn = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(wanted):
             withdrawn.update(
                 row["key"]
                 for row in self.db.query(
@@ -645,9 +643,7 @@ class Store:
             )
         missing = [key for key in wanted if key not in live]
         snapshots: dict[str, Story] = {}
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(missing):
             for row in self.db.query(
                 f"select story from archive_snapshots where story_key in ({marks})", chunk
             ):
@@ -660,9 +656,7 @@ class Store:
         """The stories with these keys, in the order given (unknown keys are left out)."""
         wanted = list(keys)
         found: dict[str, Story] = {}
-        for start in range(0, len(wanted), 500):  # under SQLite's variable limit
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(wanted):
             rows = list(self.db.query(f"select * from stories where key in ({marks})", chunk))
             found.update((story.key, story) for story in self._stories(rows))
         return [found[key] for key in wanted if key in found]
@@ -696,9 +690,7 @@ class Store:
         """
         wanted = list(keys)
         stamps: dict[str, str] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(wanted):
             for row in self.db.query(
                 f"select {_STAMP_COLUMNS} from stories s where s.key in ({marks})", chunk
             ):
@@ -916,6 +908,13 @@ def _stamp(row: Mapping[str, Any]) -> str:
         row["topics"], row["carriers"],
     ]  # fmt: skip
     return hashlib.sha256(json.dumps(fields).encode("utf-8")).hexdigest()[:32]
+
+
+def _in_chunks(keys: list[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """`keys` in chunks under SQLite's variable limit, each with its `?,?,...` marks."""
+    for start in range(0, len(keys), size):
+        chunk = keys[start : start + size]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def _opt(when: datetime | None) -> str | None:
