@@ -17,7 +17,7 @@ oldest. Once a page holds `entries_per_feed` stories it is complete and its
 membership is frozen in the database: later stories are paged after it,
 whatever happens to the stories before it (pruned, withdrawn, merged, moved to
 another section), so a complete page keeps its stories for good. Its bytes
-change only when a story on it changes (see `archive_fingerprint`). The head
+change only when a story on it changes (see `archive_stamp`). The head
 links to the newest page with `prev-archive`, each page to the one before it,
 and no story is on two documents of the same feed.
 """
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
+from typing import Protocol, TypeVar
 from xml.sax.saxutils import escape as xml_escape
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -183,8 +184,19 @@ def paginate(
     return unplaced[split:], to_freeze, archived[full:]
 
 
-def newest_first(stories: Iterable[Story]) -> list[Story]:
-    return sorted(stories, key=lambda s: (s.published, s.key), reverse=True)
+class _Dated(Protocol):
+    @property
+    def published(self) -> datetime: ...
+    @property
+    def key(self) -> str: ...
+
+
+DatedT = TypeVar("DatedT", bound=_Dated)
+
+
+def newest_first(items: Iterable[DatedT]) -> list[DatedT]:
+    """Stories (or their rendered entries) in the order a feed shows them."""
+    return sorted(items, key=lambda s: (s.published, s.key), reverse=True)
 
 
 class _FeedExtension(BaseExtension):
@@ -225,6 +237,36 @@ class _EntryLinks(BaseEntryExtension):
         return entry
 
 
+@dataclass(frozen=True, slots=True)
+class EntryFragment:
+    """One story's Atom <entry> as rendered, with what a page orders and dates it by."""
+
+    key: str
+    published: datetime
+    updated: datetime
+    xml: bytes
+
+
+def entry_fragment(base_url: str, story: Story) -> EntryFragment:
+    """The story's <entry> for any of our feeds; ValueError when lxml refuses its text
+    (a character XML cannot carry, say a control character stored by an older version)."""
+    xml = _entry_fragment(base_url, story)
+    return EntryFragment(story.key, story.published, _entry_updated(story), xml)
+
+
+def fragment_stamp(base_url: str, story_stamp: str) -> str:
+    """Names what a story's <entry> is rendered from: the store's stamp of the story
+    (see `Store.story_stamps`), the one config key an entry shows, and the version."""
+    return _digest(__version__, base_url, story_stamp)
+
+
+def left_out_warning(spec: FeedSpec, story: Story, error: Exception) -> str:
+    return (
+        f"{spec.relpath}: story {story.headline[:80]!r} from {story.source_name} "
+        f"(story {story.key}) left out: it cannot be written as XML: {error}"
+    )
+
+
 def render_atom(
     config: Config,
     spec: FeedSpec,
@@ -242,39 +284,33 @@ def render_atom(
     `prev_archive` is the number of the page before it, if any; `fingerprint`
     (archive pages) goes into a comment after the XML declaration.
 
-    A story lxml refuses to write (text XML cannot carry, say a control
-    character stored by an older version) is left out, and a warning naming it
-    and its source goes to `warnings`: one bad story must not stop publishing.
+    A story lxml refuses to write is left out, and a warning naming it and its
+    source goes to `warnings`: one bad story must not stop publishing.
     """
-    page = {"prev_archive": prev_archive, "archive_page": archive_page, "fingerprint": fingerprint}
-    try:
-        return _render_atom(config, spec, stories, **page)
-    except ValueError:
-        pass  # find the culprits: rare, so rendering each story alone is affordable
-    writable = []
+    fragments = []
     for story in stories:
         try:
-            _render_atom(config, spec, [story], **page)
+            fragments.append(entry_fragment(config.base_url, story))
         except ValueError as e:
             if warnings is not None:
-                warnings.append(
-                    f"{spec.relpath}: story {story.headline[:80]!r} from {story.source_name} "
-                    f"(story {story.key}) left out: it cannot be written as XML: {e}"
-                )
-            continue
-        writable.append(story)
-    return _render_atom(config, spec, writable, **page)  # a feed-level fault still raises
+                warnings.append(left_out_warning(spec, story, e))
+    return render_fragments(
+        config, spec, fragments,
+        prev_archive=prev_archive, archive_page=archive_page, fingerprint=fingerprint,
+    )  # fmt: skip
 
 
-def _render_atom(
+def render_fragments(
     config: Config,
     spec: FeedSpec,
-    stories: Sequence[Story],
+    fragments: Sequence[EntryFragment],
     *,
-    prev_archive: int | None,
-    archive_page: int | None,
-    fingerprint: str | None,
+    prev_archive: int | None = None,
+    archive_page: int | None = None,
+    fingerprint: str | None = None,
 ) -> bytes:
+    """`render_atom` from entries already rendered, in the order given: an archive
+    page whose stories are as they were is assembled without reading them."""
     fg = FeedGenerator()
     fg.register_extension("echofeed", _FeedExtension, _EntryLinks, atom=True, rss=False)
     head_url = feed_url(config, spec.relpath)
@@ -305,13 +341,11 @@ def _render_atom(
             rel="prev-archive",
             type="application/atom+xml",
         )
-    fg.updated(max((_entry_updated(s) for s in stories), default=EPOCH))
-    # Rendered before the feed part, so a story lxml refuses raises here too.
-    entries = [_entry_fragment(config.base_url, story) for story in stories]
+    fg.updated(max((f.updated for f in fragments), default=EPOCH))
     document = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
     # feedgen appends entries after every feed-level element (and after our
     # fh:archive marker), so the entries go just before the closing tag.
-    document = document.removesuffix(_FEED_END) + b"".join(entries) + _FEED_END
+    document = document.removesuffix(_FEED_END) + b"".join(f.xml for f in fragments) + _FEED_END
     if fingerprint is not None:
         declaration, rest = document.split(b"\n", 1)
         document = declaration + b"\n" + _fingerprint_comment(fingerprint) + rest
@@ -319,27 +353,32 @@ def _render_atom(
 
 
 def archive_fingerprint(
-    config: Config, spec: FeedSpec, number: int, stories: Sequence[Story]
+    config: Config, spec: FeedSpec, number: int, fragments: Sequence[EntryFragment]
 ) -> str:
-    """Names everything an archive page is made of: same fingerprint, same bytes.
-
-    Rendering every page of every feed on every pass would cost far more than
-    the rest of the pass; the fingerprint lets us skip pages whose inputs are
-    those of the file already on disk. It covers only what a page renders: the
-    config keys it shows (an edit of retention_days or of a source leaves the
-    archive alone), the feed, the page number and its stories as they are now
-    (an edited or re-filed story re-renders its page), and the echofeed version
-    (a sanitizer fix reaches old pages too).
-    """
-    return _digest(__version__, _shown(config), spec, number, tuple(stories))
+    """Names what an archive page's bytes are made of, from its rendered entries:
+    written into the page, it tells whether the file on disk is already these
+    bytes. Unlike `archive_stamp` it does not change when nothing shown does (a
+    pruned story rendered from its snapshot), so such a page is not rewritten."""
+    digest = hashlib.sha256(repr((__version__, _shown(config), spec, number)).encode("utf-8"))
+    for fragment in fragments:
+        digest.update(fragment.xml)
+    return digest.hexdigest()[:32]
 
 
 def archive_stamp(
     config: Config, spec: FeedSpec, number: int, story_stamps: Sequence[str | None]
 ) -> str:
-    """What `archive_fingerprint` covers, from the stories' stamps in the store instead
-    of the stories: equal stamps mean an equal fingerprint, so a page whose stamp is
-    the one it was last rendered with need not even be read from the store."""
+    """Names everything an archive page is made of, from its stories' stamps.
+
+    Rendering every page of every feed on every pass would cost far more than
+    the rest of the pass; a page whose stamp is the one it was last rendered
+    with (and whose file still bears its fingerprint) is skipped without
+    reading its stories or their entries. It covers only what a page
+    renders: the config keys it shows (an edit of retention_days or of a source
+    leaves the archive alone), the feed, the page number, its stories' stamps
+    in the store (an edited or re-filed story re-renders its page) and the
+    echofeed version (a sanitizer fix reaches old pages too).
+    """
     return _digest(__version__, _shown(config), spec, number, tuple(story_stamps))
 
 

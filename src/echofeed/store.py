@@ -25,6 +25,10 @@ Tables:
   and archive pages, head feeds and their JSON twins), the stamp of the inputs it
   was last rendered from (see `story_stamps`), and for an archive page the
   fingerprint written into it, for a head feed the file's size and mtime.
+- entry_fragments: per story, its rendered Atom <entry> (zlib-compressed; NULL
+  when an archive page leaves the story out) under the stamp it was rendered
+  from, so re-rendering an archive page reads its entries instead of its stories.
+  A cache: a row whose stamp is not the story's current one is never used.
 - meta: schema version and the fingerprint of the sorting rules.
 
 SQLite runs in WAL mode; callers group the writes of one source in one
@@ -262,6 +266,11 @@ class Store:
             db["render_stamps"].create(
                 {"relpath": str, "stamp": str, "fingerprint": str},
                 pk="relpath", if_not_exists=True,
+            )  # fmt: skip
+            db["entry_fragments"].create(
+                {"story_key": str, "stamp": str, "published": str, "updated": str,
+                 "entry": bytes},
+                pk="story_key", if_not_exists=True,
             )  # fmt: skip
             for table, columns in (
                 ("archive_pages", ["story_key"]),
@@ -523,6 +532,10 @@ class Store:
             "delete from story_signatures where story_key in (select key from prune_keys)"
         )
         self.db.execute("delete from story_topics where story_key in (select key from prune_keys)")
+        self.db.execute(
+            "delete from entry_fragments where story_key in (select key from prune_keys) "
+            "and story_key not in (select story_key from archive_pages)"
+        )
         self.db.execute("delete from stories where key in (select key from prune_keys)")
         self.db.execute("delete from prune_keys")
         return len(keys)
@@ -726,6 +739,31 @@ class Store:
             "delete from render_stamps where relpath = ?", [(relpath,) for relpath in relpaths]
         )
 
+    def entry_fragments(self, keys: Iterable[str]) -> dict[str, StoredFragment]:
+        """The stored rendered entries of these stories (see `put_entry_fragments`);
+        stories with none are left out."""
+        found: dict[str, StoredFragment] = {}
+        for chunk, marks in _in_chunks(list(keys)):
+            for key, stamp, published, updated, entry in self.db.conn.execute(
+                "select story_key, stamp, published, updated, entry from entry_fragments "
+                f"where story_key in ({marks})",
+                chunk,
+            ):
+                found[key] = StoredFragment(stamp, from_text(published), from_text(updated), entry)
+        return found
+
+    def put_entry_fragments(self, fragments: Mapping[str, StoredFragment]) -> None:
+        """Keep each story's rendered entry under the stamp it was rendered from,
+        replacing the one it had."""
+        self.db.conn.executemany(
+            "insert or replace into entry_fragments (story_key, stamp, published, updated, entry) "
+            "values (?, ?, ?, ?, ?)",
+            [
+                (key, f.stamp, to_text(f.published), to_text(f.updated), f.entry)
+                for key, f in fragments.items()
+            ],
+        )
+
     def _stories(self, rows: list[dict[str, Any]]) -> list[Story]:
         if not rows:
             return []
@@ -899,6 +937,18 @@ _STAMP_COLUMNS = (
     " (select source_name, link from stories c where c.duplicate_of = s.key "
     "  and c.withdrawn = 0 order by first_seen, key)) as carriers"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFragment:
+    """A story's rendered Atom entry as the store keeps it: the stamp it was rendered
+    from, the dates a page is ordered and dated by, and the compressed entry (None:
+    the story is left out of archive pages, a withdrawn seed)."""
+
+    stamp: str
+    published: datetime
+    updated: datetime
+    entry: bytes | None
 
 
 def _stamp(row: Mapping[str, Any]) -> str:
