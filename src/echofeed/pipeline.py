@@ -27,7 +27,7 @@ from itertools import islice
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import dedup
+from . import __version__, dedup
 from .config import Config, SourceConfig
 from .errors import EchofeedError, FetchError, ParseError, SeedError, SourceError
 from .fetch import Fetcher, FetchResult, Validators
@@ -51,7 +51,9 @@ from .publish import (
     fragment_stamp,
     head_stamp,
     left_out_warning,
+    listing_digest,
     newest_first,
+    output_listing,
     paginate,
     plan_feeds,
     remove_stale,
@@ -932,6 +934,38 @@ def _articles_due(
     return due
 
 
+def _publish_inputs(config: Config, store: Store) -> str:
+    """Names everything a publish pass reads: the stored content (its version), the
+    config and the echofeed version."""
+    return hashlib.sha256(
+        repr((__version__, config, store.content_version())).encode("utf-8")
+    ).hexdigest()
+
+
+def _unchanged_since_last_publish(config: Config, store: Store) -> PublishResult | None:
+    """What the last publish pass published, when nothing it read has changed since
+    and every file it left is as it left it; None when this pass has to publish.
+
+    A pass that fetched only 304s and found every seed as it was would otherwise
+    read every feed's timeline and every story's stamp to learn that nothing is
+    due: about half of such a pass at 10,000 seeds.
+    """
+    try:
+        last = json.loads(store.get_meta("published") or "null")
+    except ValueError:
+        return None
+    if not isinstance(last, dict) or last.get("inputs") != _publish_inputs(config, store):
+        return None
+    listing = output_listing(config.output_dir)
+    if last.get("output") != listing_digest(listing):
+        return None
+    feeds = tuple(last.get("feeds", ()))
+    others = sorted(
+        p for p in listing if p not in feeds and p.endswith((".atom", ".json", ".html"))
+    )
+    return PublishResult((), feeds, (), also_unchanged=tuple(others))
+
+
 class _ArchiveEntries:
     """The rendered entries of archive pages, kept in the store between passes.
 
@@ -997,6 +1031,8 @@ class _ArchiveEntries:
 def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishResult:
     """Every feed (Atom head, JSON twin, RFC 5005 archive pages), the seed article
     pages, index.html and index.opml; then the WebSub ping for changed feeds."""
+    if (unchanged := _unchanged_since_last_publish(config, store)) is not None:
+        return unchanged
     specs, warnings = plan_feeds_keeping_slugs(config, store)
     report.warnings.extend(warnings)
     written, unchanged, also_written, also_unchanged = [], [], [], []
@@ -1086,6 +1122,11 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
     with store.transaction():
         store.put_render_stamps(rendered)
         store.forget_render_stamps(set(known) - published)
+        store.set_meta("published", json.dumps({
+            "inputs": _publish_inputs(config, store),
+            "output": listing_digest(output_listing(config.output_dir)),
+            "feeds": sorted({*written, *unchanged}),
+        }))  # fmt: skip
     pinged: tuple[str, ...] = ()
     if config.websub_hub and changed_feeds:
         pinged, problems = ping_hub(config.websub_hub, changed_feeds)

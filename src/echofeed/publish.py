@@ -653,6 +653,34 @@ def safe_output_path(output_dir: Path, relpath: str) -> Path:
     return target
 
 
+def output_listing(output_dir: Path) -> dict[str, tuple[int, int]]:
+    """relpath -> (size, mtime_ns) of every file under output_dir (symlinks not
+    followed; {} when it is missing): what a pass that publishes nothing new checks
+    so that a published file deleted, edited or added by hand is still noticed."""
+    listing: dict[str, tuple[int, int]] = {}
+    folders = [(output_dir, "")]
+    while folders:
+        folder, prefix = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append((Path(entry.path), f"{prefix}{entry.name}/"))
+                    continue
+                stat = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            listing[prefix + entry.name] = (stat.st_size, stat.st_mtime_ns)
+    return listing
+
+
+def listing_digest(listing: dict[str, tuple[int, int]]) -> str:
+    return _digest(sorted(listing.items()))
+
+
 def remove_stale(output_dir: Path, keep: set[str], folders: Iterable[str]) -> tuple[str, ...]:
     """Delete what is no longer published under `folders` (a removed topic, its
     JSON twin and archive pages, a withdrawn seed's article page), and the temporary

@@ -29,7 +29,9 @@ Tables:
   when an archive page leaves the story out) under the stamp it was rendered
   from, so re-rendering an archive page reads its entries instead of its stories.
   A cache: a row whose stamp is not the story's current one is never used.
-- meta: schema version and the fingerprint of the sorting rules.
+- meta: schema version, the fingerprint of the sorting rules, the content
+  version (bumped by triggers on every write to what publishing reads, so a
+  pass can tell that nothing it would publish changed) and what was published.
 
 SQLite runs in WAL mode; callers group the writes of one source in one
 transaction (`Store.transaction()`), so a crash leaves each source either
@@ -285,6 +287,14 @@ class Store:
             ):
                 db[table].create_index(columns, if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            db["meta"].insert({"key": "content_version", "value": "0"}, pk="key", ignore=True)
+            for table, events in _CONTENT_TRIGGERS.items():
+                for name, event in events.items():
+                    db.execute(
+                        f"create trigger if not exists content_{table}_{name} after {event} "
+                        f"on {table} begin update meta set value = cast(value as integer) + 1 "
+                        "where key = 'content_version'; end"
+                    )
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """The rows of one read, as dicts, straight from sqlite3: for the reads done for
@@ -305,6 +315,13 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+
+    def content_version(self) -> int:
+        """A number that grows with every write to what publishing reads (stories as
+        published, their topics, archive pages, snapshots and heirs, feed slugs), and
+        only then: a re-fetch that merely saw a story again leaves it as it was."""
+        rows = self._rows("select value from meta where key = 'content_version'")
+        return int(rows[0]["value"]) if rows else 0
 
     def integrity_check(self) -> str:
         return next(self.db.query("PRAGMA integrity_check"))["integrity_check"]
@@ -937,6 +954,24 @@ _STAMP_COLUMNS = (
     " (select source_name, link from stories c where c.duplicate_of = s.key "
     "  and c.withdrawn = 0 order by first_seen, key)) as carriers"
 )
+
+
+# What bumps the content version: table -> trigger name -> event. A story's
+# last_seen (a re-fetch saw it) and headline_key (the dedup index) are never
+# published, so updating only them does not count.
+_STORY_COLUMNS_PUBLISHED = (
+    "kind, source, source_name, origin_id, atom_id, headline, byline, section, section_given, "
+    "categories, body_html, summary_html, link, content_hash, published, updated, first_seen, "
+    "duplicate_of, withdrawn"
+)
+_CONTENT_TRIGGERS = {
+    "stories": {"i": "insert", "d": "delete", "u": f"update of {_STORY_COLUMNS_PUBLISHED}"},
+    **{
+        table: {"i": "insert", "d": "delete", "u": "update"}
+        for table in ("story_topics", "archive_pages", "archive_snapshots", "archive_heirs",
+                      "feed_slugs")
+    },
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
