@@ -156,3 +156,92 @@ def test_a_config_key_the_pages_show_renders_them_all_again(newsroom, tmp_path, 
     }
     for relpath in (article(3), "all.atom", "all.json", "archive/all/1.atom"):
         assert "EchoDaily" in (tmp_path / "feeds" / relpath).read_text("utf-8")
+
+
+def test_a_pass_that_stored_nothing_new_reads_no_feed_and_writes_nothing(
+    newsroom, tmp_path, httpserver, monkeypatch
+):
+    items = [(f"w{n}", f"Wire story number {n}", T0 - timedelta(hours=n)) for n in range(3)]
+    wire = Feed(httpserver, "/wire.xml", rss(*items))
+    config = load_config(newsroom(sources=[{"name": "Wire", "url": wire.url}]))
+    write_seed(tmp_path / "seeds", seed_name(1), "Bridge Reopens After Long Repairs")
+    refresh(config, now=T0)
+    feeds = tmp_path / "feeds"
+    before = snapshot(feeds)
+    timelines = Counter[str]()
+    feed_timeline = Store.feed_timeline
+
+    def counted(store, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        timelines["read"] += 1
+        return feed_timeline(store, **kwargs)
+
+    monkeypatch.setattr(Store, "feed_timeline", counted)
+    # The server ignores conditional GET and sends the same stories in new bytes:
+    # they are parsed and seen again, but nothing publishing shows changed.
+    wire.body = rss(*items) + b"<!-- rebuilt at 10:00 -->"
+    report = refresh(config, now=T0 + timedelta(hours=1))
+    assert (report.counts["unchanged"], report.counts["new"], report.counts["updated"]) == (3, 0, 0)
+    assert timelines["read"] == 0
+    assert report.published.written == () and report.published.also_written == ()
+    assert set(report.published.unchanged) == {
+        p for p in before if p == "index.opml" or (p.endswith(".atom") and "archive/" not in p)
+    }
+    assert article(1) in report.published.also_unchanged
+    assert snapshot(feeds) == before
+
+    # A new story, a config key the feeds show, a file touched by hand: each publishes.
+    wire.body = rss(("w9", "Harbour Budget Passes", T0 + timedelta(hours=2)), *items)
+    report = refresh(config, now=T0 + timedelta(hours=2))
+    assert timelines["read"] > 0 and "all.atom" in report.published.written
+    assert "Harbour Budget Passes" in (feeds / "all.atom").read_text("utf-8")
+    timelines.clear()
+    refresh(load_config(newsroom(sources=[{"name": "Wire", "url": wire.url}],
+                                 title="EchoDaily")), now=T0 + timedelta(hours=3))  # fmt: skip
+    assert timelines["read"] > 0 and "EchoDaily" in (feeds / "all.atom").read_text("utf-8")
+    timelines.clear()
+    (feeds / "section" / "world.atom").write_text("<feed/>", encoding="utf-8")
+    refresh(load_config(newsroom(sources=[{"name": "Wire", "url": wire.url}],
+                                 title="EchoDaily")), now=T0 + timedelta(hours=4))  # fmt: skip
+    assert timelines["read"] > 0
+    assert "EchoDaily" in (feeds / "section" / "world.atom").read_text("utf-8")
+
+
+def test_archive_pages_are_rebuilt_from_kept_entries_with_the_same_bytes(
+    newsroom, tmp_path, renders
+):
+    config = load_config(newsroom(entries_per_feed=2))
+    seeds, feeds = tmp_path / "seeds", tmp_path / "feeds"
+    for n in range(7):
+        write_seed(seeds, seed_name(n), f"Seed story {n}")
+    refresh(config, now=T0)
+    pages = ("archive/all/1.atom", "archive/all/2.atom", "archive/section/world/1.atom")
+    kept = {page: (feeds / page).read_bytes() for page in pages}
+
+    # Every page deleted: rebuilt from the entries kept in the store, no story read.
+    for page in pages:
+        (feeds / page).unlink()
+    renders.clear()
+    refresh(config, now=T0 + timedelta(hours=1))
+    assert renders["archived stories read"] == 0
+    assert {page: (feeds / page).read_bytes() for page in pages} == kept
+
+    # An edited story is read once, for every page of every feed that holds it.
+    write_seed(seeds, seed_name(1), "Seed story 1", "A corrected first paragraph.")
+    renders.clear()
+    report = refresh(config, now=T0 + timedelta(hours=2))
+    assert renders["archived stories read"] == 1
+    assert {"archive/all/1.atom", "archive/section/world/1.atom"} <= set(
+        report.published.also_written
+    )
+    for page in ("archive/all/1.atom", "archive/section/world/1.atom"):
+        assert "A corrected first paragraph." in (feeds / page).read_text("utf-8")
+
+    # A withdrawn seed stays off its page when the page is rebuilt from kept entries.
+    (seeds / seed_name(0)).unlink()
+    refresh(config, now=T0 + timedelta(hours=3))
+    (feeds / "archive/all/1.atom").unlink()
+    renders.clear()
+    refresh(config, now=T0 + timedelta(hours=4))
+    assert renders["archived stories read"] == 0
+    page = (feeds / "archive/all/1.atom").read_text("utf-8")
+    assert "Seed story 0" not in page and "Seed story 1" in page
