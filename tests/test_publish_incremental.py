@@ -5,8 +5,10 @@ and read back from the files on disk."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -245,3 +247,30 @@ def test_archive_pages_are_rebuilt_from_kept_entries_with_the_same_bytes(
     assert renders["archived stories read"] == 0
     page = (feeds / "archive/all/1.atom").read_text("utf-8")
     assert "Seed story 0" not in page and "Seed story 1" in page
+
+
+def test_pages_written_without_a_disk_flush_are_rendered_again_when_not_whole(
+    newsroom, tmp_path, renders, monkeypatch
+):
+    # Archive and article pages skip the per-file fsync that head feeds get: a page a
+    # power loss cut short, or one edited by hand, must not stay so.
+    flushed: list[str] = []
+    fsync = os.fsync
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: (flushed.append(os.readlink(f"/proc/self/fd/{fd}")), fsync(fd))
+    )
+    config = load_config(newsroom(entries_per_feed=2))
+    seeds, feeds = tmp_path / "seeds", tmp_path / "feeds"
+    for n in range(5):
+        write_seed(seeds, seed_name(n), f"Seed story {n}")
+    refresh(config, now=T0)
+    targets = {Path(name).name.split(".")[1] for name in flushed}  # ".all.atom.x.tmp"
+    assert {"all", "index"} <= targets and not targets & {f"{n:016x}" for n in range(5)}
+    page, story = feeds / "archive/all/1.atom", feeds / article(2)
+    whole = page.read_bytes(), story.read_bytes()
+    page.write_bytes(whole[0][: len(whole[0]) // 2])  # the fingerprint comment is intact
+    story.write_bytes(whole[1].replace(b"Seed story 2", b"Seed story 2 (edited by hand)"))
+    renders.clear()
+    report = refresh(config, now=T0 + timedelta(hours=1))
+    assert (page.read_bytes(), story.read_bytes()) == whole
+    assert set(report.published.also_written) == {"archive/all/1.atom", article(2)}

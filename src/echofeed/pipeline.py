@@ -893,12 +893,17 @@ def plan_feeds_keeping_slugs(
 
 
 def _file_stamp(config: Config, relpath: str) -> str | None:
-    """Size and mtime of a published file: a head feed edited or deleted by hand is
-    rendered again even though its stories did not change."""
+    """Size and mtime of a published file: a head feed or an article page edited or
+    deleted by hand (or cut short by a power loss) is rendered again even though its
+    stories did not change."""
     try:
         stat = os.stat(config.output_dir / relpath)
     except OSError:
         return None
+    return _stat_stamp(stat)
+
+
+def _stat_stamp(stat: os.stat_result) -> str:
     return f"{stat.st_size} {stat.st_mtime_ns}"
 
 
@@ -913,21 +918,21 @@ def _articles_due(
 
     Rendering all of them on every pass cost most of a pass that changed nothing;
     a page is due when its fingerprint is not the one it was last rendered with,
-    or its file is gone. The others' relpaths are added to `current`.
+    or its file is not the one that was written. The others' relpaths are added
+    to `current`.
     """
+    present: dict[str, str] = {}
     try:
-        present = {
-            f"article/{entry.name}"
-            for entry in os.scandir(config.output_dir / "article")
-            if entry.is_file()
-        }
+        for entry in os.scandir(config.output_dir / "article"):
+            if entry.is_file(follow_symlinks=False):
+                present[f"article/{entry.name}"] = _stat_stamp(entry.stat(follow_symlinks=False))
     except OSError:  # not there yet, or unreadable: render them all
-        present = set()
+        present.clear()
     due = {}
     for key, origin_id, section, story_stamp in store.seed_stamps():
         relpath = article_relpath_of(origin_id)
         fingerprint = article_fingerprint(config, specs, section, story_stamp)
-        if known.get(relpath, ("", None))[0] == fingerprint and relpath in present:
+        if relpath in present and known.get(relpath) == (fingerprint, present[relpath]):
             current.append(relpath)
         else:
             due[key] = fingerprint
@@ -1038,8 +1043,8 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
     written, unchanged, also_written, also_unchanged = [], [], [], []
     changed_feeds: list[str] = []
 
-    def write(relpath: str, content: bytes, *, feed: bool = False) -> bool:
-        changed = write_if_changed(config.output_dir, relpath, content)
+    def write(relpath: str, content: bytes, *, feed: bool = False, durable: bool = True) -> bool:
+        changed = write_if_changed(config.output_dir, relpath, content, durable=durable)
         if feed:
             (written if changed else unchanged).append(relpath)
         else:
@@ -1089,7 +1094,8 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
                 continue
             write(relpath, render_fragments(config, spec, entries, archive_page=number,
                                             prev_archive=number - 1 or None,
-                                            fingerprint=fingerprint))  # fmt: skip
+                                            fingerprint=fingerprint),
+                  durable=False)  # fmt: skip
         head: list[Story] = []
         if spec.kind == "all":  # index.html shows its latest, whether it is rendered or not
             latest = head = newest_first(store.stories_by_keys(head_keys))
@@ -1108,8 +1114,9 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         rendered.update((p, (stamp, _file_stamp(config, p))) for p in spec.head_relpaths)
     due = _articles_due(config, store, specs, known, also_unchanged)
     for story in store.iter_stories(due):
-        write(article_relpath(story), render_article(config, story, specs))
-        rendered[article_relpath(story)] = (due[story.key], None)
+        relpath = article_relpath(story)
+        write(relpath, render_article(config, story, specs), durable=False)
+        rendered[relpath] = (due[story.key], _file_stamp(config, relpath))
     write("index.html", render_index(config, specs, latest))
     write("index.opml", render_opml(config, specs), feed=True)
     removed = remove_stale(

@@ -406,13 +406,16 @@ def _fingerprint_comment(fingerprint: str) -> bytes:
 
 
 def archive_is_current(output_dir: Path, relpath: str, fingerprint: str) -> bool:
-    """Whether the archive page on disk was rendered from exactly these inputs."""
+    """Whether the archive page on disk was rendered from exactly these inputs, and
+    is whole (archive pages are written without a disk flush: see write_if_changed)."""
     try:
         with open(safe_output_path(output_dir, relpath), "rb") as page:
             start = page.read(200)
+            page.seek(-len(_FEED_END), os.SEEK_END)
+            end = page.read()
     except OSError:
         return False
-    return _fingerprint_comment(fingerprint) in start
+    return _fingerprint_comment(fingerprint) in start and end == _FEED_END
 
 
 def _entry_updated(story: Story) -> datetime:
@@ -609,8 +612,18 @@ def _xml_text(text: str) -> str:
     return xml_escape(text)
 
 
-def write_if_changed(output_dir: Path, relpath: str, content: bytes) -> bool:
-    """Atomically replace output_dir/relpath with content; False when it was already so."""
+def write_if_changed(
+    output_dir: Path, relpath: str, content: bytes, *, durable: bool = True
+) -> bool:
+    """Atomically replace output_dir/relpath with content; False when it was already so.
+
+    A process killed at any point leaves the old file or the new one. `durable`
+    also flushes the new bytes to disk before the rename, so that a power loss
+    cannot leave the name on a truncated file; it costs a disk flush per file,
+    which is worth it for the documents readers subscribe to, while the archive
+    and article pages (thousands of them in a first pass) are each checked
+    against what the store says they hold on every pass and re-rendered when
+    they do not hold it (see `archive_is_current` and `file_stamp`)."""
     target = safe_output_path(output_dir, relpath)
     try:
         if target.read_bytes() == content:
@@ -630,7 +643,8 @@ def write_if_changed(output_dir: Path, relpath: str, content: bytes) -> bool:
         with os.fdopen(fd, "wb") as temp:
             temp.write(content)
             temp.flush()
-            os.fsync(temp.fileno())
+            if durable:
+                os.fsync(temp.fileno())
         os.chmod(temp_name, 0o644)
         os.replace(temp_name, target)
     except OSError as e:
