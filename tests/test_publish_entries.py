@@ -101,17 +101,6 @@ def test_feeds_and_archive_pages_are_the_bytes_feedgen_writes_whole(
     assert ids == [s.atom_id for s in stories]
 
 
-def test_an_edited_story_is_never_served_from_the_entry_cache():
-    config_base = "http://127.0.0.1:8080/"
-    story = awkward_stories()[0]
-    first = publish._entry_fragment(config_base, story)
-    edited = dataclasses.replace(story, headline="A corrected headline")
-    second = publish._entry_fragment(config_base, edited)
-    assert b"A corrected headline" in second and b"A corrected headline" not in first
-    moved = publish._entry_fragment("https://news.example/", story)
-    assert b"https://news.example/topic/" in moved and config_base.encode() not in moved
-
-
 def test_a_story_xml_cannot_carry_is_left_out_with_a_warning(newsroom, tmp_path):
     config = load_config(newsroom())
     spec = publish.plan_feeds(config, ["World"])[0][0]

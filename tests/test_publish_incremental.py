@@ -56,7 +56,13 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         return counted
 
     monkeypatch.setattr(pipeline, "render_article", counted_render)
-    monkeypatch.setattr(pipeline, "render_atom", counting("atom", pipeline.render_atom))
+    render_fragments = pipeline.render_fragments
+
+    def counted_head(config, spec, fragments, **page):  # noqa: ANN001, ANN003, ANN202
+        counts["atom"] += page.get("archive_page") is None
+        return render_fragments(config, spec, fragments, **page)
+
+    monkeypatch.setattr(pipeline, "render_fragments", counted_head)
     json_feed = counting("json", pipeline.render_json_feed)
     monkeypatch.setattr(pipeline, "render_json_feed", json_feed)
     monkeypatch.setattr(Store, "archive_stories", counted_read)
@@ -274,3 +280,20 @@ def test_pages_written_without_a_disk_flush_are_rendered_again_when_not_whole(
     report = refresh(config, now=T0 + timedelta(hours=1))
     assert (page.read_bytes(), story.read_bytes()) == whole
     assert set(report.published.also_written) == {"archive/all/1.atom", article(2)}
+
+
+def test_kept_entries_follow_a_new_base_url(newsroom, tmp_path):
+    for n in range(5):
+        write_seed(tmp_path / "seeds", seed_name(n), f"Seed story {n}")
+    refresh(load_config(newsroom(entries_per_feed=2)), now=T0)
+    page = tmp_path / "feeds" / "archive" / "all" / "1.atom"
+    old_base = "http://127.0.0.1:8080/"
+    assert f'scheme="{old_base}section/"' in page.read_text("utf-8")
+
+    refresh(load_config(newsroom(entries_per_feed=2, base_url="https://news.example/")), now=T0)
+    text = page.read_text("utf-8")
+    assert 'scheme="https://news.example/section/"' in text
+    assert 'href="https://news.example/article/' in text
+    # The entries' ids stay what they were first published as: ids are for good.
+    assert f'href="{old_base}' not in text and f'scheme="{old_base}' not in text
+    assert f"<id>{old_base}article/" in text

@@ -57,7 +57,6 @@ from .publish import (
     paginate,
     plan_feeds,
     remove_stale,
-    render_atom,
     render_fragments,
     render_json_feed,
     render_opml,
@@ -971,14 +970,15 @@ def _unchanged_since_last_publish(config: Config, store: Store) -> PublishResult
     return PublishResult((), feeds, (), also_unchanged=tuple(others))
 
 
-class _ArchiveEntries:
-    """The rendered entries of archive pages, kept in the store between passes.
+class _Entries:
+    """Every story's rendered Atom entry, kept in the store between passes.
 
-    A story edited in place re-renders every archive page that holds it (fifty
-    entries each, in every feed it is filed under): rendering each page from its
-    stories cost a 1%-changed pass about a sixth of a full one at 10,000 seeds.
-    An entry is read back only while its story's stamp is the one it was
-    rendered from, so an edit, a re-filing or a new version renders it again.
+    A story sits in several feeds (all, its section, its topics), and one edited
+    in place re-renders every archive page that holds it (fifty entries each):
+    rendering each page from its stories cost a 1%-changed pass about a sixth of
+    a full one at 10,000 seeds. Each entry is rendered once and read back while
+    its story's stamp is the one it was rendered from, so an edit, a re-filing,
+    a new base_url or a new version renders it again.
     """
 
     FLUSH_EVERY = 2000  # entries held before they go to the store: bounded memory
@@ -990,8 +990,39 @@ class _ArchiveEntries:
     def page(
         self, spec: FeedSpec, keys: Sequence[str], story_stamps: dict[str, str]
     ) -> list[EntryFragment]:
-        """The entries of a page of these stories, newest first; a withdrawn seed
-        and a story lxml refuses to write (with a warning) are left out."""
+        """The entries of an archive page of these stories, newest first; a withdrawn
+        seed and a story lxml refuses to write (with a warning) are left out."""
+        wanted, found = self._kept(keys, story_stamps)
+        missing = [key for key in keys if key not in found]
+        stories = self.store.archive_stories(missing) if missing else []
+        for story in stories:
+            found[story.key] = self._render(spec, story, wanted)
+        returned = {story.key for story in stories}
+        for key in missing:  # stamped but not given back: a withdrawn seed
+            if key in wanted and key not in returned:
+                self.pending[key] = StoredFragment(wanted[key], EPOCH, EPOCH, None)
+        self._flush_when_full()
+        return newest_first(f for f in found.values() if f is not None)
+
+    def of_stories(
+        self, spec: FeedSpec, stories: Sequence[Story], story_stamps: dict[str, str]
+    ) -> list[EntryFragment]:
+        """The entries of these stories (a head feed's), in the order given; a story
+        lxml refuses to write is left out with a warning."""
+        wanted, found = self._kept([story.key for story in stories], story_stamps)
+        fragments = []
+        for story in stories:
+            fragment = found.get(story.key) or self._render(spec, story, wanted)
+            if fragment is not None:
+                fragments.append(fragment)
+        self._flush_when_full()
+        return fragments
+
+    def _kept(
+        self, keys: Sequence[str], story_stamps: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, EntryFragment | None]]:
+        """(key -> stamp its entry must have been rendered from, key -> the entry kept
+        under that stamp, None for a story left out of archive pages)."""
         base_url = self.config.base_url
         wanted = {k: fragment_stamp(base_url, story_stamps[k]) for k in keys if k in story_stamps}
         kept = {k: self.pending[k] for k in wanted if k in self.pending}
@@ -1004,27 +1035,24 @@ class _ArchiveEntries:
             if stored.entry is not None:
                 xml = zlib.decompress(stored.entry)
                 found[key] = EntryFragment(key, stored.published, stored.updated, xml)
-        missing = [key for key in keys if key not in found]
-        stories = self.store.archive_stories(missing) if missing else []
-        for story in stories:
-            try:
-                fragment = entry_fragment(base_url, story)
-            except ValueError as e:  # never kept: it warns on every page render
-                self.warnings.append(left_out_warning(spec, story, e))
-                continue
-            found[story.key] = fragment
-            if story.key in wanted:
-                self.pending[story.key] = StoredFragment(
-                    wanted[story.key], fragment.published, fragment.updated,
-                    zlib.compress(fragment.xml, 1),
-                )  # fmt: skip
-        returned = {story.key for story in stories}
-        for key in missing:  # stamped but not given back: a withdrawn seed
-            if key in wanted and key not in returned:
-                self.pending[key] = StoredFragment(wanted[key], EPOCH, EPOCH, None)
+        return wanted, found
+
+    def _render(self, spec: FeedSpec, story: Story, wanted: dict[str, str]) -> EntryFragment | None:
+        try:
+            fragment = entry_fragment(self.config.base_url, story)
+        except ValueError as e:  # never kept: it warns on every render of its page
+            self.warnings.append(left_out_warning(spec, story, e))
+            return None
+        if story.key in wanted:
+            self.pending[story.key] = StoredFragment(
+                wanted[story.key], fragment.published, fragment.updated,
+                zlib.compress(fragment.xml, 1),
+            )  # fmt: skip
+        return fragment
+
+    def _flush_when_full(self) -> None:
         if len(self.pending) >= self.FLUSH_EVERY:
             self.flush()
-        return newest_first(f for f in found.values() if f is not None)
 
     def flush(self) -> None:
         if self.pending:
@@ -1055,7 +1083,7 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
     rendered: dict[str, tuple[str, str | None]] = {}
     story_stamps: dict[str, str] = {}  # of this pass, shared by the feeds
     latest: list[Story] = []
-    archive_entries = _ArchiveEntries(config, store, report.warnings)
+    entries = _Entries(config, store, report.warnings)
     for spec in specs:
         timeline = store.feed_timeline(
             section=spec.name if spec.kind == "section" else None,
@@ -1086,13 +1114,13 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             ):
                 also_unchanged.append(relpath)
                 continue
-            entries = archive_entries.page(spec, page_keys, story_stamps)
-            fingerprint = archive_fingerprint(config, spec, number, entries)
+            fragments = entries.page(spec, page_keys, story_stamps)
+            fingerprint = archive_fingerprint(config, spec, number, fragments)
             rendered[relpath] = (stamp, fingerprint)
             if archive_is_current(config.output_dir, relpath, fingerprint):
                 also_unchanged.append(relpath)
                 continue
-            write(relpath, render_fragments(config, spec, entries, archive_page=number,
+            write(relpath, render_fragments(config, spec, fragments, archive_page=number,
                                             prev_archive=number - 1 or None,
                                             fingerprint=fingerprint),
                   durable=False)  # fmt: skip
@@ -1105,9 +1133,9 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             also_unchanged.append(spec.json_relpath)
             continue
         head = head or newest_first(store.stories_by_keys(head_keys))
-        if write(spec.relpath, render_atom(config, spec, head, prev_archive=len(pages) or None,
-                                           warnings=report.warnings),
-                 feed=True):  # fmt: skip
+        atom = render_fragments(config, spec, entries.of_stories(spec, head, story_stamps),
+                                prev_archive=len(pages) or None)  # fmt: skip
+        if write(spec.relpath, atom, feed=True):
             changed_feeds.append(feed_url(config, spec.relpath))
         if write(spec.json_relpath, render_json_feed(config, spec, head)):
             changed_feeds.append(feed_url(config, spec.json_relpath))
@@ -1125,7 +1153,7 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         folders=("section", "topic", "archive", "article"),
     )
     published = {*written, *unchanged, *also_written, *also_unchanged}
-    archive_entries.flush()
+    entries.flush()
     with store.transaction():
         store.put_render_stamps(rendered)
         store.forget_render_stamps(set(known) - published)

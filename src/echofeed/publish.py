@@ -30,8 +30,6 @@ import json
 import os
 import re
 import tempfile
-import zlib
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -426,31 +424,11 @@ _FEED_END = b"</feed>\n"
 _ENTRY_START = b"  <entry>"
 
 
-# A story sits in several feeds (all, its section, its topics) and a changed story
-# re-renders every archive page that holds it: each story's <entry> is rendered by
-# feedgen once, here, and reused. Pretty printing indents by depth alone and an
-# entry declares no namespace of its own, so its bytes cut from a one-entry feed
-# are the bytes it has in any feed. Keyed by a digest of the whole Story (an edit
-# is never served from the cache) and kept compressed, so that at 10,000 seeds
-# the cache holds every story of a pass in a few tens of MB, not the stories.
-_ENTRY_CACHE_SIZE = 32768
-_entry_cache: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
-
-
 def _entry_fragment(base_url: str, story: Story) -> bytes:
-    key = (base_url, hashlib.blake2b(repr(story).encode("utf-8"), digest_size=16).digest())
-    packed = _entry_cache.get(key)
-    if packed is not None:
-        _entry_cache.move_to_end(key)
-        return zlib.decompress(packed)
-    fragment = _render_entry(base_url, story)
-    _entry_cache[key] = zlib.compress(fragment, 1)
-    if len(_entry_cache) > _ENTRY_CACHE_SIZE:
-        _entry_cache.popitem(last=False)
-    return fragment
-
-
-def _render_entry(base_url: str, story: Story) -> bytes:
+    """The story's <entry> cut from a one-entry feed rendered by feedgen. Pretty
+    printing indents by depth alone and an entry declares no namespace of its own,
+    so these are the bytes it has in any feed (the caller keeps them: see
+    `pipeline._Entries`)."""
     fg = FeedGenerator()
     fg.register_extension("echofeed", _FeedExtension, _EntryLinks, atom=True, rss=False)
     fg.id(base_url)
@@ -466,7 +444,7 @@ def _render_entry(base_url: str, story: Story) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _BaseUrl:
-    """The one config key an entry shows, so the entry cache is keyed by it alone."""
+    """The one config key an entry shows: a kept entry is rendered from it and its story alone."""
 
     base_url: str
 
