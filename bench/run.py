@@ -101,7 +101,7 @@ STAGES = [
     ("echofeed.store", "Store.forget_seed_files_except", "store"),
     ("echofeed.pipeline", "prune_expired?", "store"),
     ("echofeed.pipeline", "publish_all", "publish"),
-    ("echofeed.store", "Store.feed_timeline", "publish"),
+    ("echofeed.store", "Store.feed_timelines", "publish"),
     ("echofeed.store", "Store.stories_by_keys", "publish"),
     ("echofeed.store", "Store.archive_stories", "publish"),
     ("echofeed.store", "Store.story_stamps", "publish"),

@@ -73,7 +73,7 @@ def test_feeds_and_archive_pages_are_the_bytes_feedgen_writes_whole(
     assert not report.errors, report.summary()
     with Store(config.database) as store:
         specs, _ = publish.plan_feeds(config, store.sections())
-        stored = publish.newest_first(store.stories_by_keys(store.feed_timeline()))
+        stored = publish.newest_first(store.stories_by_keys(store.feed_timelines()[("all", "")]))
     stories = stored + awkward_stories()
     assert len(stored) > 5 and any(s.also_carried_by or s.topics for s in stored)
     hub = dataclasses.replace(config, websub_hub="https://hub.example/")

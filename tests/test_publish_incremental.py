@@ -177,13 +177,13 @@ def test_a_pass_that_stored_nothing_new_reads_no_feed_and_writes_nothing(
     feeds = tmp_path / "feeds"
     before = snapshot(feeds)
     timelines = Counter[str]()
-    feed_timeline = Store.feed_timeline
+    feed_timelines = Store.feed_timelines
 
     def counted(store, **kwargs):  # noqa: ANN001, ANN003, ANN202
         timelines["read"] += 1
-        return feed_timeline(store, **kwargs)
+        return feed_timelines(store, **kwargs)
 
-    monkeypatch.setattr(Store, "feed_timeline", counted)
+    monkeypatch.setattr(Store, "feed_timelines", counted)
     # The server ignores conditional GET and sends the same stories in new bytes:
     # they are parsed and seen again, but nothing publishing shows changed.
     wire.body = rss(*items) + b"<!-- rebuilt at 10:00 -->"

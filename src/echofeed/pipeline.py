@@ -1084,11 +1084,9 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
     story_stamps: dict[str, str] = {}  # of this pass, shared by the feeds
     latest: list[Story] = []
     entries = _Entries(config, store, report.warnings)
+    timelines = store.feed_timelines()
     for spec in specs:
-        timeline = store.feed_timeline(
-            section=spec.name if spec.kind == "section" else None,
-            topic=spec.name if spec.kind == "topic" else None,
-        )
+        timeline = timelines.get((spec.kind, spec.name), [])
         frozen = store.archive_pages(spec.relpath)
         # A copy that took over from a pruned archived story is that story: archived.
         heirs = store.archive_heirs(spec.relpath)

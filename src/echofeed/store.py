@@ -599,29 +599,29 @@ class Store:
         if rows:
             self.db["feed_slugs"].insert_all(rows, pk=("kind", "key"), ignore=True)
 
-    def feed_timeline(self, *, section: str | None = None, topic: str | None = None) -> list[str]:
-        """Keys of the live stories of record, in the order they were first seen.
+    def feed_timelines(self) -> dict[tuple[str, str], list[str]]:
+        """Keys of the live stories of record of every feed, in the order they were
+        first seen: ("all", "") for all of them, ("section", name) and ("topic", name)
+        for each section and topic that has any.
 
         This is the archive order: a new story is always added at the end (ties
         within one pass go by published date). Stories already on a frozen archive
         page (`archive_pages`) are in it too; the caller pages the others after them.
+        One read for every feed: a query per feed cost a pass that changed little
+        a few tenths of a second at 10,000 seeds.
         """
-        where = ["s.duplicate_of is null", "s.withdrawn = 0"]
-        params: list[Any] = []
-        join = ""
-        if section is not None:
-            where.append("s.section = ?")
-            params.append(section)
-        if topic is not None:
-            join = "join story_topics t on t.story_key = s.key"
-            where.append("t.topic = ?")
-            params.append(topic)
-        rows = self.db.query(
-            f"select s.key from stories s {join} where {' and '.join(where)} "
-            "order by s.first_seen, s.published, s.key",
-            params,
-        )
-        return [row["key"] for row in rows]
+        timelines: dict[tuple[str, str], list[str]] = {("all", ""): []}
+        for key, section, topics in self.db.conn.execute(
+            "select s.key, s.section, (select group_concat(topic, char(31)) from story_topics t "
+            "where t.story_key = s.key) from stories s "
+            "where s.duplicate_of is null and s.withdrawn = 0 "
+            "order by s.first_seen, s.published, s.key"
+        ):
+            timelines[("all", "")].append(key)
+            timelines.setdefault(("section", section), []).append(key)
+            for topic in topics.split("\x1f") if topics else ():
+                timelines.setdefault(("topic", topic), []).append(key)
+        return timelines
 
     def archive_pages(self, feed: str) -> list[list[str]]:
         """The frozen pages of `feed` (its relpath), page 1 first, each a list of story keys."""
