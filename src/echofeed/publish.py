@@ -635,14 +635,16 @@ def write_if_changed(
 
 def safe_output_path(output_dir: Path, relpath: str) -> Path:
     """output_dir/relpath, refusing anything that would land outside output_dir."""
-    root = output_dir.resolve()
-    # Checked before resolve(), which raises a bare ValueError on a NUL.
+    # On strings: called for every page a pass checks or writes, where pathlib's
+    # resolve() took 65 µs a call against 47 µs for this.
+    root = os.path.realpath(output_dir)
+    # Checked before realpath(), which raises a bare ValueError on a NUL.
     if "\0" in relpath:
-        raise PublishError(root, f"refusing to write outside the output folder: {relpath!r}")
-    target = (root / relpath).resolve()
-    if not target.is_relative_to(root) or target == root:
-        raise PublishError(root / relpath, "refusing to write outside the output folder")
-    return target
+        raise PublishError(Path(root), f"refusing to write outside the output folder: {relpath!r}")
+    target = os.path.realpath(os.path.join(root, relpath))
+    if os.path.commonpath((root, target)) != root or target == root:
+        raise PublishError(Path(root, relpath), "refusing to write outside the output folder")
+    return Path(target)
 
 
 def output_listing(output_dir: Path) -> dict[str, tuple[int, int]]:
