@@ -1,0 +1,37 @@
+"""html_to_text skips the HTML parser for text without markup: it must give what the
+parser gives, for every character."""
+
+import random
+
+from echofeed.sanitize import _NEEDS_HTML_PARSER, _parsed_text, html_to_text
+
+
+def test_plain_text_skips_the_parser_and_gives_what_the_parser_gives():
+    characters = [
+        chr(c) for c in range(1, 0x30000) if not 0xD800 <= c < 0xE000 and chr(c) not in "<&"
+    ]
+    # In runs of 64 (one call each: any character the parser changes changes the run),
+    # then each character alone at the start of a text, where the parser drops a BOM.
+    texts = [
+        joiner.join(characters[start : start + 64])
+        for start in range(0, len(characters), 64)
+        for joiner in ("", " ")
+    ]
+    texts += [char + "x" for char in characters if ord(char) < 0x3000 or 0xFE00 <= ord(char) < 0x10000]
+    skipped = sum(not _NEEDS_HTML_PARSER.search(text) for text in texts)
+    for text in texts:
+        assert html_to_text(text) == _parsed_text(text), repr(text)
+    rng = random.Random(7)
+    alphabet = [*"ab \t\r\n>\"'\u200b\u00a0\ufeff\u2028\U0001f600", *characters[:600]]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 40)))
+        assert html_to_text(text) == _parsed_text(text), repr(text)
+    assert skipped > len(texts) - 10  # what was checked is the fast path
+
+
+def test_markup_and_references_still_go_through_the_parser():
+    assert html_to_text("<p>One</p><p>two &amp; <script>x()</script>three</p>") == (
+        "One two & three"
+    )
+    assert html_to_text("\ufeffBOM first") == "BOM first"
+    assert html_to_text("a\x00b") == _parsed_text("a\x00b")
