@@ -17,7 +17,7 @@ def test_plain_text_skips_the_parser_and_gives_what_the_parser_gives():
         for start in range(0, len(characters), 64)
         for joiner in ("", " ")
     ]
-    texts += [char + "x" for char in characters if ord(char) < 0x3000 or 0xFE00 <= ord(char) < 0x10000]
+    texts += [c + "x" for c in characters if ord(c) < 0x3000 or 0xFE00 <= ord(c) < 0x10000]
     skipped = sum(not _NEEDS_HTML_PARSER.search(text) for text in texts)
     for text in texts:
         assert html_to_text(text) == _parsed_text(text), repr(text)

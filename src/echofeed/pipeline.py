@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -56,7 +56,7 @@ from .publish import (
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
 from .store import SeedFileState, SourceState, Store, StoredEntry
-from .topics import SlugBook, Sorter
+from .topics import SlugBook, Sorter, topic_text
 from .websub import ping_hub
 
 log = logging.getLogger(__name__)
@@ -220,8 +220,49 @@ def atom_id_for(entry: Entry, config: Config) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.source}#{entry.origin_id}").urn
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What ingest_entry works out of an entry alone, before asking the store anything.
+
+    Pure: made where the feed is parsed (a parser process when there are many
+    sources), so the thread that writes the store spends its time storing.
+    """
+
+    key: str
+    content_hash: str
+    norm: dedup.Normalized
+    signatures: tuple[str, ...]
+    probes: tuple[str, ...]
+    topic_text: str
+
+
+def prepare_entry(
+    entry: Entry, publishers: tuple[str, ...], body_text: str | None = None
+) -> Prepared:
+    """`publishers` as `_publishers(config, entry.source_name)`; `body_text` is the plain
+    text of the body, when the parser made it."""
+    norm = dedup.normalize(entry.headline, publishers)
+    return Prepared(
+        entry.key, entry.content_hash, norm, dedup.signatures(norm),
+        dedup.probe_signatures(norm), topic_text(entry.headline, entry.body_html, body_text),
+    )  # fmt: skip
+
+
+def _prepare_all(parsed: ParsedFeed, publishers: tuple[str, ...]) -> tuple[Prepared, ...]:
+    texts = parsed.body_texts or (None,) * len(parsed.entries)
+    return tuple(
+        prepare_entry(entry, publishers, text)
+        for entry, text in zip(parsed.entries, texts, strict=True)
+    )
+
+
 def ingest_entry(
-    store: Store, entry: Entry, sorter: Sorter, config: Config, now: datetime
+    store: Store,
+    entry: Entry,
+    sorter: Sorter,
+    config: Config,
+    now: datetime,
+    prepared: Prepared | None = None,
 ) -> Outcome:
     """Store one entry, deciding whether it is a new story, an update or a copy.
 
@@ -231,8 +272,10 @@ def ingest_entry(
     or same link under a new id) is an update of the story it was filed
     with, never a new one; only a seed whose headline is edited is decided
     again. So the record never flips between copies from one pass to the next.
+
+    `prepared` is prepare_entry(entry, ...), when it was made beforehand.
     """
-    key = entry.key
+    key = prepared.key if prepared else entry.key
     existing = store.get_entry(key)
     if existing is None and entry.kind == "feed" and urlsplit(entry.link).path.strip("/"):
         earlier = store.find_by_link(entry.source, entry.link, exclude_key=key)
@@ -241,19 +284,23 @@ def ingest_entry(
         if earlier is not None and earlier.last_seen != now:
             entry = replace(entry, origin_id=earlier.origin_id)
             key, existing = entry.key, earlier
-    if existing and not existing.withdrawn and existing.content_hash == entry.content_hash:
+    content_hash = prepared.content_hash if prepared else entry.content_hash
+    if existing and not existing.withdrawn and existing.content_hash == content_hash:
         store.touch(key, now)
         return "unchanged"
-    publishers = _publishers(config, entry.source_name)
-    norm = dedup.normalize(entry.headline, publishers)
+    if prepared is None:
+        prepared = prepare_entry(entry, _publishers(config, entry.source_name))
+    norm = prepared.norm
     section = sorter.section_of(entry.section, entry.categories)
-    topics = sorter.topics_of(entry.headline, entry.body_html, section, entry.categories)
+    topics = sorter.topics_of(
+        entry.headline, entry.body_html, section, entry.categories, text=prepared.topic_text
+    )
     record_key: str | None = None
     takes_over: str | None = None
     if existing and (existing.headline_key == norm.key or entry.kind == "feed"):
         record_key = existing.duplicate_of  # an update: it stays where it was filed
     else:
-        record = find_story_of_record(store, norm, key, config)
+        record = find_story_of_record(store, norm, key, config, probes=prepared.probes)
         if record is not None:
             if entry.kind == "seed" and record.kind == "feed":
                 takes_over = record.key  # the newsroom's own copy is the story of record
@@ -266,7 +313,7 @@ def ingest_entry(
         published = entry.published or now
         updated = published
         outcome = "duplicate" if record_key else "new"
-    atom_id = store.atom_id_of(key) or atom_id_for(entry, config)
+    atom_id = (existing.atom_id if existing else "") or atom_id_for(entry, config)
     if not existing and store.atom_id_taken(atom_id, exclude_key=key):
         # Another entry already has this id (entries sharing one link): readers
         # would take them for one entry, so this one gets its own.
@@ -281,8 +328,9 @@ def ingest_entry(
         seen=now,
         duplicate_of=record_key,
         topics=topics,
+        signatures=prepared.signatures,
+        content_hash=content_hash,
     )
-    store.set_signatures(key, dedup.signatures(norm), norm.key)
     seed_record_retitled = (
         entry.kind == "seed" and existing and existing.duplicate_of is None
         and existing.headline_key != norm.key
@@ -304,10 +352,20 @@ def _publishers(config: Config, *names: str) -> tuple[str, ...]:
 
 
 def find_story_of_record(
-    store: Store, norm: dedup.Normalized, exclude_key: str, config: Config
+    store: Store,
+    norm: dedup.Normalized,
+    exclude_key: str,
+    config: Config,
+    *,
+    probes: tuple[str, ...] | None = None,
 ) -> StoredEntry | None:
-    """The oldest live story of record that `norm` is the same story as, if any."""
-    for candidate in store.find_record(dedup.probe_signatures(norm), exclude_key=exclude_key):
+    """The oldest live story of record that `norm` is the same story as, if any.
+
+    `probes` is dedup.probe_signatures(norm), when the caller has it already.
+    """
+    if probes is None:
+        probes = dedup.probe_signatures(norm)
+    for candidate in store.find_record(probes, exclude_key=exclude_key):
         other = dedup.normalize(candidate.headline, _publishers(config, candidate.source_name))
         if dedup.decide(norm, other).same:
             return candidate
@@ -574,6 +632,7 @@ class _Fetched:
     state: SourceState
     result: FetchResult | None = None
     parsed: ParsedFeed | None = None
+    prepared: tuple[Prepared, ...] = ()
     error: SourceError | None = None
     body_sha256: str | None = None
     unchanged_body: bool = False
@@ -632,18 +691,20 @@ def ingest_sources(
     parsers = _Parsers(cores) if cores > 1 and len(due) >= PARSE_PROCESSES_FROM else None
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending = deque(
-                pool.submit(_fetch_and_parse, fetcher, item, now, parsers)
-                for item in islice(upcoming, window)
-            )
+
+            def submit(item: _Fetched) -> Future[None]:
+                publishers = _publishers(config, item.source.name)
+                return pool.submit(_fetch_and_parse, fetcher, item, now, parsers, publishers)
+
+            pending = deque(submit(item) for item in islice(upcoming, window))
             for index, item in enumerate(due):
                 pending.popleft().result()
                 if item.error is None:
                     # A source that answered rules out an outage: store it now.
                     results[index] = _store_source(store, sorter, config, item, now, report, False)
-                    item.parsed = None
+                    item.parsed, item.prepared = None, ()
                 if (following := next(upcoming, None)) is not None:
-                    pending.append(pool.submit(_fetch_and_parse, fetcher, following, now, parsers))
+                    pending.append(submit(following))
                 if progress:
                     progress("sources", index + 1, len(due))
     finally:
@@ -686,8 +747,9 @@ class _Parsers:
         headers: dict[str, str],
         now: datetime,
         max_entries: int,
-    ) -> ParsedFeed:
-        job = (_parse_job, body, source, url, headers, now, max_entries)
+        publishers: tuple[str, ...],
+    ) -> tuple[ParsedFeed, tuple[Prepared, ...]]:
+        job = (_parse_job, body, source, url, headers, now, max_entries, publishers)
         pool = self._current()
         try:
             outcome = pool.submit(*job).result()
@@ -706,7 +768,7 @@ class _Parsers:
                 ) from None
             finally:
                 alone.shutdown(wait=False, cancel_futures=True)
-        if isinstance(outcome, ParsedFeed):
+        if isinstance(outcome[0], ParsedFeed):
             return outcome
         kind, reason = outcome
         raise (SourceError if kind == "unexpected" else ParseError)(source.name, reason)
@@ -720,7 +782,7 @@ class _Parsers:
         # needs `if __name__ == "__main__":`.
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if "forkserver" in methods:
-            context.set_forkserver_preload(["echofeed.parse"])
+            context.set_forkserver_preload(["echofeed.pipeline"])
         return context
 
     def _current(self) -> ProcessPoolExecutor:
@@ -749,11 +811,16 @@ def _parse_job(
     headers: dict[str, str],
     now: datetime,
     max_entries: int,
-) -> ParsedFeed | tuple[str, str]:
-    """Runs in a worker process. Our errors do not survive pickling (their args are
-    the formatted message), so a failure comes back as (kind, reason)."""
+    publishers: tuple[str, ...] = (),
+) -> tuple[ParsedFeed, tuple[Prepared, ...]] | tuple[str, str]:
+    """Runs in a worker process: parses, then prepares each entry for the store. Our
+    errors do not survive pickling (their args are the formatted message), so a
+    failure comes back as (kind, reason)."""
     try:
-        return parse_feed(body, source, url=url, headers=headers, now=now, max_entries=max_entries)
+        parsed = parse_feed(
+            body, source, url=url, headers=headers, now=now, max_entries=max_entries
+        )
+        return parsed, _prepare_all(parsed, publishers or (source.name,))
     except SourceError as e:
         return ("parse", e.reason)
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
@@ -762,9 +829,13 @@ def _parse_job(
 
 
 def _fetch_and_parse(
-    fetcher: Fetcher, item: _Fetched, now: datetime, parsers: _Parsers | None = None
+    fetcher: Fetcher,
+    item: _Fetched,
+    now: datetime,
+    parsers: _Parsers | None = None,
+    publishers: tuple[str, ...] = (),
 ) -> None:
-    """Runs in a worker thread: network and parsing only, no database."""
+    """Runs in a worker thread: network, parsing and preparing entries, no database."""
     try:
         validators = Validators(item.state.etag, item.state.last_modified)
         item.result = fetcher.fetch(item.source.name, item.state.current_url, validators)
@@ -778,14 +849,16 @@ def _fetch_and_parse(
             return
         if parsers is not None:
             headers = dict(item.result.headers)
-            item.parsed = parsers.parse(
-                body, item.source, item.result.url, headers, now, fetcher.settings.max_entries
-            )
+            item.parsed, item.prepared = parsers.parse(
+                body, item.source, item.result.url, headers, now, fetcher.settings.max_entries,
+                publishers or (item.source.name,),
+            )  # fmt: skip
         else:
             item.parsed = parse_feed(
                 body, item.source, url=item.result.url, headers=item.result.headers, now=now,
                 max_entries=fetcher.settings.max_entries,
             )  # fmt: skip
+            item.prepared = _prepare_all(item.parsed, publishers or (item.source.name,))
     except SourceError as e:
         item.error = e
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
@@ -839,8 +912,8 @@ def _store_source(
             )
         if item.parsed is not None:
             report.warnings.extend(item.parsed.warnings)
-            for entry in item.parsed.entries:
-                outcome = ingest_entry(store, entry, sorter, config, now)
+            for entry, prepared in zip(item.parsed.entries, item.prepared, strict=True):
+                outcome = ingest_entry(store, entry, sorter, config, now, prepared)
                 report.count(outcome)
                 result.counts[outcome] = result.counts.get(outcome, 0) + 1
         else:

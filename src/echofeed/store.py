@@ -81,6 +81,7 @@ class StoredEntry:
     source_name: str = ""
     origin_id: str = ""
     last_seen: datetime | None = None
+    atom_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,8 +392,14 @@ class Store:
         seen: datetime,
         duplicate_of: str | None,
         topics: Iterable[str],
+        signatures: Iterable[str] | None = None,
+        content_hash: str | None = None,
     ) -> None:
-        """Insert or replace an entry's row (first_seen is kept on replace)."""
+        """Insert or replace an entry's row (first_seen is kept on replace).
+
+        With `signatures`, the entry is also filed under them (see `set_signatures`).
+        `content_hash` is entry.content_hash, when the caller has it already.
+        """
         key = entry.key
         seen_text = to_text(seen)
         self.db.execute(
@@ -401,11 +408,19 @@ class Store:
                 key, entry.kind, entry.source, entry.source_name, entry.origin_id, atom_id,
                 entry.headline, headline_key, entry.byline, section, entry.section,
                 json.dumps(list(entry.categories)), entry.body_html, entry.summary_html,
-                entry.link, entry.content_hash, to_text(published), to_text(updated),
-                seen_text, seen_text, duplicate_of, 0,  # storing it brings a withdrawn seed back
+                entry.link, content_hash or entry.content_hash, to_text(published),
+                to_text(updated), seen_text, seen_text, duplicate_of,
+                0,  # storing it brings a withdrawn seed back
             ],
         )  # fmt: skip
         self.set_topics(key, topics)
+        if signatures is not None:
+            # The row was just written with its headline_key: only the index to update.
+            self.db.conn.execute("delete from story_signatures where story_key = ?", [key])
+            self.db.conn.executemany(
+                "insert or ignore into story_signatures (signature, story_key) values (?, ?)",
+                [(sig, key) for sig in signatures],
+            )
 
     def atom_id_of(self, key: str) -> str | None:
         rows = self._rows("select atom_id from stories where key = ?", [key])
@@ -927,7 +942,7 @@ def _opt_time(text: str | None) -> datetime | None:
 
 _ENTRY_COLUMNS = (
     "key, kind, headline_key, content_hash, duplicate_of, withdrawn, published, updated, "
-    "headline, source, source_name, origin_id, last_seen"
+    "headline, source, source_name, origin_id, last_seen, atom_id"
 )
 
 
@@ -946,6 +961,7 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
         source_name=row["source_name"] or "",
         origin_id=row["origin_id"] or "",
         last_seen=_opt_time(row["last_seen"]),
+        atom_id=row["atom_id"] or "",
     )
 
 
