@@ -67,6 +67,9 @@ BACKOFF_BASE = timedelta(minutes=1)
 # one per core; fewer would not pay for starting them (a few tenths of a second).
 PARSE_PROCESSES_FROM = 8
 PRUNE_EVERY = timedelta(hours=1)
+# Each source is stored in a transaction of its own, committed this many at a
+# time: one commit per source cost more than storing its entries (store.commit_every).
+SOURCES_PER_COMMIT = 10
 Outcome = str  # "new" | "updated" | "duplicate" | "unchanged"
 
 
@@ -167,8 +170,9 @@ def refresh(
         report.resorted = resort_if_rules_changed(store, sorter, config)
         rekey_if_rules_changed(store, config)
         ingest_seeds(config, store, sorter, now, report)
-        ingest_sources(config, store, sorter, now, report, force=force, only_due=only_due,
-                       progress=progress)  # fmt: skip
+        with store.commit_every(SOURCES_PER_COMMIT):
+            ingest_sources(config, store, sorter, now, report, force=force, only_due=only_due,
+                           progress=progress)  # fmt: skip
         report.pruned = prune_expired(store, config, now)
         report.published = publish_all(config, store, report)
     report.seconds = time.monotonic() - started

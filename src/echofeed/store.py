@@ -29,7 +29,9 @@ Tables:
 
 SQLite runs in WAL mode; callers group the writes of one source in one
 transaction (`Store.transaction()`), so a crash leaves each source either
-wholly stored or not at all.
+wholly stored or not at all. Inside `Store.commit_every(n)` those transactions
+are savepoints, committed n at a time: a commit cost more than storing a
+source's 50 entries did.
 """
 
 from __future__ import annotations
@@ -112,6 +114,13 @@ class SourceState:
     body_sha256: str | None
 
 
+@dataclass(slots=True)
+class _CommitGroup:
+    count: int  # transactions per commit
+    pending: int = 0  # released since the last commit
+    inside: bool = False  # in one of them now: a nested transaction() just runs
+
+
 def _disk_full_note(path: Path) -> str:
     """SQLite reports a full disk as a vague "disk I/O error" when it cannot grow -shm."""
     try:
@@ -132,6 +141,7 @@ class Store:
         a missing or older database is then a StoreError.
         """
         self.path = Path(path)
+        self._group: _CommitGroup | None = None
         try:
             if read_only:
                 self._open_read_only()
@@ -162,6 +172,10 @@ class Store:
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""
         conn = self.db.conn
+        if self._group is not None and not self._group.inside:
+            with self._grouped_transaction(self._group):
+                yield
+            return
         try:
             if conn.in_transaction:  # nested: the outer transaction decides
                 yield
@@ -180,6 +194,67 @@ class Store:
                 raise
         except sqlite3.DatabaseError as e:
             reason = f"write failed, nothing of it was kept: {e}{_disk_full_note(self.path)}"
+            raise StoreError(self.path, reason) from e
+
+    @contextmanager
+    def commit_every(self, count: int) -> Iterator[None]:
+        """Commit the transactions opened inside `count` at a time, and once at the end.
+
+        Each is a savepoint of the current commit, so it still keeps all of its
+        writes or none: one that fails is rolled back alone, and the ones before
+        it are committed before its error goes on. A crash loses the last
+        uncommitted ones whole; nothing else.
+        """
+        if self._group is not None or self.db.conn.in_transaction:
+            yield  # already grouped, or inside a transaction that decides
+            return
+        self._group = group = _CommitGroup(count)
+        try:
+            yield
+        finally:
+            self._group = None
+            self._commit_group(group)
+
+    @contextmanager
+    def _grouped_transaction(self, group: _CommitGroup) -> Iterator[None]:
+        conn = self.db.conn
+        try:
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")  # see transaction()
+            conn.execute("SAVEPOINT grouped")
+            group.inside = True
+            try:
+                yield
+                conn.execute("RELEASE grouped")
+            except BaseException:
+                # A failed write may have ended the whole transaction already
+                # (SQLite rolls back on a full disk): then there is no savepoint.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO grouped")
+                    conn.execute("RELEASE grouped")
+                raise
+            finally:
+                group.inside = False
+            group.pending += 1
+            if group.pending >= group.count:
+                self._commit_group(group)
+        except sqlite3.DatabaseError as e:
+            reason = f"write failed, nothing of it was kept: {e}{_disk_full_note(self.path)}"
+            raise StoreError(self.path, reason) from e
+
+    def _commit_group(self, group: _CommitGroup) -> None:
+        conn = self.db.conn
+        group.pending = 0
+        if not conn.in_transaction:
+            return
+        try:
+            conn.commit()
+        except sqlite3.DatabaseError as e:
+            conn.rollback()  # a failed COMMIT leaves the transaction open
+            reason = (
+                f"write failed, nothing since the last commit was kept: "
+                f"{e}{_disk_full_note(self.path)}"
+            )
             raise StoreError(self.path, reason) from e
 
     def _open_read_only(self) -> None:
