@@ -2,6 +2,7 @@
 parser gives, for every character."""
 
 import random
+import re
 
 from echofeed.sanitize import _NEEDS_HTML_PARSER, _parsed_text, html_to_text
 
@@ -35,3 +36,23 @@ def test_markup_and_references_still_go_through_the_parser():
     )
     assert html_to_text("\ufeffBOM first") == "BOM first"
     assert html_to_text("a\x00b") == _parsed_text("a\x00b")
+
+
+def test_threads_sanitizing_at_once_each_resolve_links_against_their_own_base():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from echofeed.sanitize import sanitize_html
+
+    fragment = "<p>" + '<a href="/story">x</a> ' * 200 + "</p>"
+
+    def links(n: int) -> set[str]:
+        base = f"https://site{n}.example/feed"
+        found = set()
+        for _ in range(20):
+            html = sanitize_html(fragment, base)
+            found |= set(re.findall(r'href="([^"]+)"', html))
+        return found
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(links, range(8)))
+    assert results == [{f"https://site{n}.example/story"} for n in range(8)]

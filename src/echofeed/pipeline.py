@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -67,9 +68,10 @@ BACKOFF_BASE = timedelta(minutes=1)
 # one per core; fewer would not pay for starting them (a few tenths of a second).
 PARSE_PROCESSES_FROM = 8
 PRUNE_EVERY = timedelta(hours=1)
-# Each source is stored in a transaction of its own, committed this many at a
-# time: one commit per source cost more than storing its entries (store.commit_every).
-SOURCES_PER_COMMIT = 10
+# Each source is stored in a transaction of its own, and those of about this many
+# seconds are committed together: a commit per source cost more than storing
+# its 50 entries did (store.commit_every).
+COMMIT_EVERY = 1.0
 Outcome = str  # "new" | "updated" | "duplicate" | "unchanged"
 
 
@@ -170,7 +172,7 @@ def refresh(
         report.resorted = resort_if_rules_changed(store, sorter, config)
         rekey_if_rules_changed(store, config)
         ingest_seeds(config, store, sorter, now, report)
-        with store.commit_every(SOURCES_PER_COMMIT):
+        with store.commit_every(COMMIT_EVERY):
             ingest_sources(config, store, sorter, now, report, force=force, only_due=only_due,
                            progress=progress)  # fmt: skip
         report.pruned = prune_expired(store, config, now)
@@ -237,25 +239,38 @@ class Prepared:
     norm: dedup.Normalized
     signatures: tuple[str, ...]
     probes: tuple[str, ...]
-    topic_text: str
+    topics: tuple[str, ...]
 
 
-def prepare_entry(
-    entry: Entry, publishers: tuple[str, ...], body_text: str | None = None
-) -> Prepared:
-    """`publishers` as `_publishers(config, entry.source_name)`; `body_text` is the plain
-    text of the body, when the parser made it."""
-    norm = dedup.normalize(entry.headline, publishers)
-    return Prepared(
-        entry.key, entry.content_hash, norm, dedup.signatures(norm),
-        dedup.probe_signatures(norm), topic_text(entry.headline, entry.body_html, body_text),
-    )  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class Preparing:
+    """What preparing an entry needs of the config (pickled to the parser processes).
+
+    `sorter` may be a copy of the pass's sorter: a copy may name a section
+    differently (each learns display names in the order it meets them), but
+    topics depend only on the section's key, which is the same.
+    """
+
+    publishers: tuple[str, ...]  # _publishers(config, the source's name)
+    sorter: Sorter
 
 
-def _prepare_all(parsed: ParsedFeed, publishers: tuple[str, ...]) -> tuple[Prepared, ...]:
+def prepare_entry(entry: Entry, preparing: Preparing, body_text: str | None = None) -> Prepared:
+    """`body_text` is the plain text of the body, when the parser made it."""
+    norm = dedup.normalize(entry.headline, preparing.publishers)
+    sorter = preparing.sorter
+    section = sorter.section_of(entry.section, entry.categories)
+    text = None if body_text is None else topic_text(entry.headline, entry.body_html, body_text)
+    topics = sorter.topics_of(entry.headline, entry.body_html, section, entry.categories,
+                              text=text)  # fmt: skip
+    return Prepared(entry.key, entry.content_hash, norm, dedup.signatures(norm),
+                    dedup.probe_signatures(norm), topics)  # fmt: skip
+
+
+def _prepare_all(parsed: ParsedFeed, preparing: Preparing) -> tuple[Prepared, ...]:
     texts = parsed.body_texts or (None,) * len(parsed.entries)
     return tuple(
-        prepare_entry(entry, publishers, text)
+        prepare_entry(entry, preparing, text)
         for entry, text in zip(parsed.entries, texts, strict=True)
     )
 
@@ -293,12 +308,10 @@ def ingest_entry(
         store.touch(key, now)
         return "unchanged"
     if prepared is None:
-        prepared = prepare_entry(entry, _publishers(config, entry.source_name))
+        prepared = prepare_entry(entry, Preparing(_publishers(config, entry.source_name), sorter))
     norm = prepared.norm
     section = sorter.section_of(entry.section, entry.categories)
-    topics = sorter.topics_of(
-        entry.headline, entry.body_html, section, entry.categories, text=prepared.topic_text
-    )
+    topics = prepared.topics
     record_key: str | None = None
     takes_over: str | None = None
     if existing and (existing.headline_key == norm.key or entry.kind == "feed"):
@@ -693,12 +706,13 @@ def ingest_sources(
     upcoming = iter(due)
     cores = os.cpu_count() or 1
     parsers = _Parsers(cores) if cores > 1 and len(due) >= PARSE_PROCESSES_FROM else None
+    sorter_copy = deepcopy(sorter)  # the fetch threads' own: see Preparing
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
 
             def submit(item: _Fetched) -> Future[None]:
-                publishers = _publishers(config, item.source.name)
-                return pool.submit(_fetch_and_parse, fetcher, item, now, parsers, publishers)
+                preparing = Preparing(_publishers(config, item.source.name), sorter_copy)
+                return pool.submit(_fetch_and_parse, fetcher, item, now, preparing, parsers)
 
             pending = deque(submit(item) for item in islice(upcoming, window))
             for index, item in enumerate(due):
@@ -751,9 +765,9 @@ class _Parsers:
         headers: dict[str, str],
         now: datetime,
         max_entries: int,
-        publishers: tuple[str, ...],
+        preparing: Preparing,
     ) -> tuple[ParsedFeed, tuple[Prepared, ...]]:
-        job = (_parse_job, body, source, url, headers, now, max_entries, publishers)
+        job = (_parse_job, body, source, url, headers, now, max_entries, preparing)
         pool = self._current()
         try:
             outcome = pool.submit(*job).result()
@@ -780,13 +794,13 @@ class _Parsers:
     @staticmethod
     def _context() -> multiprocessing.context.BaseContext:
         methods = multiprocessing.get_all_start_methods()
-        # Not fork: this process runs threads. The fork server starts each
-        # worker with the parser already imported. Like any spawned process,
-        # a worker imports the main script again: refresh() from a script
-        # needs `if __name__ == "__main__":`.
+        # Not fork: this process runs threads. The fork server imports the main
+        # script and the parser once, and forks each worker from itself with
+        # them imported. As in any spawned process, the main script is imported
+        # again: refresh() from a script needs `if __name__ == "__main__":`.
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if "forkserver" in methods:
-            context.set_forkserver_preload(["echofeed.pipeline"])
+            context.set_forkserver_preload(["__main__", "echofeed.pipeline"])
         return context
 
     def _current(self) -> ProcessPoolExecutor:
@@ -815,7 +829,7 @@ def _parse_job(
     headers: dict[str, str],
     now: datetime,
     max_entries: int,
-    publishers: tuple[str, ...] = (),
+    preparing: Preparing,
 ) -> tuple[ParsedFeed, tuple[Prepared, ...]] | tuple[str, str]:
     """Runs in a worker process: parses, then prepares each entry for the store. Our
     errors do not survive pickling (their args are the formatted message), so a
@@ -824,7 +838,7 @@ def _parse_job(
         parsed = parse_feed(
             body, source, url=url, headers=headers, now=now, max_entries=max_entries
         )
-        return parsed, _prepare_all(parsed, publishers or (source.name,))
+        return parsed, _prepare_all(parsed, preparing)
     except SourceError as e:
         return ("parse", e.reason)
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
@@ -836,8 +850,8 @@ def _fetch_and_parse(
     fetcher: Fetcher,
     item: _Fetched,
     now: datetime,
+    preparing: Preparing,
     parsers: _Parsers | None = None,
-    publishers: tuple[str, ...] = (),
 ) -> None:
     """Runs in a worker thread: network, parsing and preparing entries, no database."""
     try:
@@ -855,14 +869,14 @@ def _fetch_and_parse(
             headers = dict(item.result.headers)
             item.parsed, item.prepared = parsers.parse(
                 body, item.source, item.result.url, headers, now, fetcher.settings.max_entries,
-                publishers or (item.source.name,),
+                preparing,
             )  # fmt: skip
         else:
             item.parsed = parse_feed(
                 body, item.source, url=item.result.url, headers=item.result.headers, now=now,
                 max_entries=fetcher.settings.max_entries,
             )  # fmt: skip
-            item.prepared = _prepare_all(item.parsed, publishers or (item.source.name,))
+            item.prepared = _prepare_all(item.parsed, preparing)
     except SourceError as e:
         item.error = e
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass

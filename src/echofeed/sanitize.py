@@ -30,8 +30,12 @@ unwritable.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+import threading
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urljoin
 
 import nh3
@@ -123,26 +127,47 @@ def plain_text(text: str) -> str:
     return stripped or " ".join(_TAG_OPENER.sub("", text).split())
 
 
+def _cleaner(**options: Any) -> Callable[[str], str]:
+    """nh3.clean with these options, as a reusable nh3.Cleaner where nh3 has one (0.3+):
+    it builds its rules once instead of on every call, which was half of each call."""
+    if hasattr(nh3, "Cleaner"):
+        return nh3.Cleaner(**options).clean
+    return functools.partial(nh3.clean, **options)
+
+
+# The base URL of the sanitize_html call running in this thread: the cleaner and its
+# attribute filter are shared, the base is not.
+_base = threading.local()
+
+
+def _resolve(element: str, attribute: str, value: str) -> str | None:
+    base_url = getattr(_base, "url", None)
+    if attribute in _URL_ATTRIBUTES and base_url:
+        return urljoin(base_url, value.strip())
+    return value
+
+
+_sanitize = _cleaner(
+    tags=_TAGS,
+    attributes=_ATTRIBUTES,
+    url_schemes=_URL_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
+    attribute_filter=_resolve,
+    strip_comments=True,
+)
+_text_only = _cleaner(tags=_BLOCK_TAGS, attributes={}, clean_content_tags={"script", "style"})
+
+
 def sanitize_html(fragment: str, base_url: str | None = None) -> str:
     """Safe HTML: allow-listed tags only; relative links made absolute against base_url."""
     if not fragment:
         return ""
     fragment = cap_nesting(fragment)
-
-    def resolve(element: str, attribute: str, value: str) -> str | None:
-        if attribute in _URL_ATTRIBUTES and base_url:
-            return urljoin(base_url, value.strip())
-        return value
-
-    return nh3.clean(
-        fragment,
-        tags=_TAGS,
-        attributes=_ATTRIBUTES,
-        url_schemes=_URL_SCHEMES,
-        link_rel="noopener noreferrer nofollow",
-        attribute_filter=resolve,
-        strip_comments=True,
-    ).strip()
+    _base.url = base_url
+    try:
+        return _sanitize(fragment).strip()
+    finally:
+        _base.url = None
 
 
 def html_to_text(fragment: str) -> str:
@@ -158,12 +183,7 @@ def html_to_text(fragment: str) -> str:
 
 def _parsed_text(fragment: str) -> str:
     # Sanitize first so the text of <script> and <style> elements is gone too.
-    text = nh3.clean(
-        cap_nesting(fragment),
-        tags=_BLOCK_TAGS,
-        attributes={},
-        clean_content_tags={"script", "style"},
-    )
+    text = _text_only(cap_nesting(fragment))
     text = html.unescape(_TAG.sub(" ", text))
     return " ".join(text.replace("\u200b", "").split())
 

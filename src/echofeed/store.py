@@ -29,9 +29,9 @@ Tables:
 
 SQLite runs in WAL mode; callers group the writes of one source in one
 transaction (`Store.transaction()`), so a crash leaves each source either
-wholly stored or not at all. Inside `Store.commit_every(n)` those transactions
-are savepoints, committed n at a time: a commit cost more than storing a
-source's 50 entries did.
+wholly stored or not at all. Inside `Store.commit_every(seconds)` those
+transactions are savepoints, committed together once `seconds` have passed:
+a commit cost more than storing a source's 50 entries did.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,8 +117,8 @@ class SourceState:
 
 @dataclass(slots=True)
 class _CommitGroup:
-    count: int  # transactions per commit
-    pending: int = 0  # released since the last commit
+    seconds: float  # between commits, at least
+    committed: float  # time.monotonic() of the last one
     inside: bool = False  # in one of them now: a nested transaction() just runs
 
 
@@ -197,18 +198,19 @@ class Store:
             raise StoreError(self.path, reason) from e
 
     @contextmanager
-    def commit_every(self, count: int) -> Iterator[None]:
-        """Commit the transactions opened inside `count` at a time, and once at the end.
+    def commit_every(self, seconds: float) -> Iterator[None]:
+        """Commit the transactions opened inside together: the first to end `seconds`
+        or more after the last commit commits, and the last one at the end.
 
         Each is a savepoint of the current commit, so it still keeps all of its
         writes or none: one that fails is rolled back alone, and the ones before
-        it are committed before its error goes on. A crash loses the last
-        uncommitted ones whole; nothing else.
+        it are committed before its error goes on. A crash loses the transactions
+        of the last `seconds` or so, each whole; nothing else.
         """
         if self._group is not None or self.db.conn.in_transaction:
             yield  # already grouped, or inside a transaction that decides
             return
-        self._group = group = _CommitGroup(count)
+        self._group = group = _CommitGroup(seconds, time.monotonic())
         try:
             yield
         finally:
@@ -235,8 +237,7 @@ class Store:
                 raise
             finally:
                 group.inside = False
-            group.pending += 1
-            if group.pending >= group.count:
+            if time.monotonic() - group.committed >= group.seconds:
                 self._commit_group(group)
         except sqlite3.DatabaseError as e:
             reason = f"write failed, nothing of it was kept: {e}{_disk_full_note(self.path)}"
@@ -244,7 +245,7 @@ class Store:
 
     def _commit_group(self, group: _CommitGroup) -> None:
         conn = self.db.conn
-        group.pending = 0
+        group.committed = time.monotonic()
         if not conn.in_transaction:
             return
         try:
