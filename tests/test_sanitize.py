@@ -56,3 +56,50 @@ def test_threads_sanitizing_at_once_each_resolve_links_against_their_own_base():
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(links, range(8)))
     assert results == [{f"https://site{n}.example/story"} for n in range(8)]
+
+
+def test_join_url_gives_what_urljoin_gives(monkeypatch):
+    from urllib.parse import urljoin
+
+    from echofeed import sanitize
+    from echofeed.sanitize import join_url
+
+    slow = []
+    monkeypatch.setattr(sanitize, "urljoin", lambda *args: slow.append(args) or urljoin(*args))
+
+    rng = random.Random(11)
+    bases = [
+        "https://news.example/feed/", "http://a/b/c/d;p?q", "HTTPS://Mixed.Example:8080/x",
+        "https://h.example", "ftp://files.example/dir/", "http:/no-host", "//scheme-relative/x",
+        "https://user@h.example/", "http://[::1]/x", "http://[::1/broken", "about:blank",
+    ]  # fmt: skip
+    pieces = [
+        "/", "a", "B", "..", ".", "//", "?", "#", ";", "%20", " ", "\t", "é", ":", "@", "x.y",
+        "http://", "https://", "HTTP://", "h.example", ":80", "[::1]", "&", "=", "~", "\\",
+    ]  # fmt: skip
+    urls = ["", "/", "/story/1", "/a/./b", "/a/../b", "/a//b", "/a/", "/.", "/..", "/a;p",
+            "https://x.example/p?q#f", "https://x.example/p?", "https://x.example/p#",
+            "http://x.example:81/a;b", "https://x.example", "mailto:a@b.example"]  # fmt: skip
+    urls += ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 9))) for _ in range(3000)]
+    # Near the forms join_url answers itself, so that most of these take its short cut.
+    segments = ["a", "b1", "..", ".", "", "x.y", "%2F", "~u", "é", "a;b", "q?", "f#", " ", "&=:"]
+    for _ in range(3000):
+        path = "/" + "/".join(rng.choice(segments) for _ in range(rng.randrange(1, 5)))
+        host = rng.choice(["h.example", "H.Example:8080", "h.example:", "[::1]", "u@h", "h_x"])
+        tail = rng.choice(["", "?", "?q=1", "#", "#f", "?a#b", "?#"])
+        urls += [path, rng.choice(["http://", "https://", "HTTP://"]) + host + path + tail]
+    checked = 0
+    for base in bases:
+        for url in urls:
+            try:
+                expected = urljoin(base, url)
+            except ValueError:
+                expected = ValueError
+            try:
+                got = join_url(base, url)
+            except ValueError:
+                got = ValueError
+            assert got == expected, (base, url)
+            checked += 1
+    assert checked == len(bases) * len(urls)
+    assert checked - len(slow) > 10_000  # many took the short cut

@@ -36,7 +36,7 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 
@@ -143,8 +143,39 @@ _base = threading.local()
 def _resolve(element: str, attribute: str, value: str) -> str | None:
     base_url = getattr(_base, "url", None)
     if attribute in _URL_ATTRIBUTES and base_url:
-        return urljoin(base_url, value.strip())
+        return join_url(base_url, value.strip())
     return value
+
+
+# The two forms most links take, for which urljoin's answer is known without running
+# it (it was a third of sanitizing an article): a path from the root, without empty
+# or dot segments, ";", "?" or "#"; and a full http(s) URL whose urlsplit and
+# urlunsplit give it back unchanged (lowercase scheme, plain host, no ";" in the path,
+# no empty "?" or "#").
+_ROOT_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,=:@%/]*")
+_EMPTY_OR_DOT_SEGMENT = re.compile(r"//|/\.\.?(?:/|\Z)")
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(?::[0-9]+)?(?:/[^\s;?#]*)?(?:\?[^\s#]+)?(?:#\S+)?"
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _scheme_and_host(base_url: str) -> tuple[str, str] | None:
+    parts = urlsplit(base_url)
+    return (
+        (parts.scheme, parts.netloc) if parts.scheme in ("http", "https") and parts.netloc else None
+    )
+
+
+def join_url(base_url: str, url: str) -> str:
+    """urljoin(base_url, url), faster for the common forms (tests/test_sanitize.py)."""
+    # The base is read first, as urljoin does: a base it refuses raises here too.
+    if url and (base := _scheme_and_host(base_url)) is not None:
+        if _PLAIN_URL.fullmatch(url):
+            return url
+        if _ROOT_PATH.fullmatch(url) and not _EMPTY_OR_DOT_SEGMENT.search(url):
+            return f"{base[0]}://{base[1]}{url}"
+    return urljoin(base_url, url)
 
 
 _sanitize = _cleaner(
