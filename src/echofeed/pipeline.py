@@ -56,7 +56,7 @@ from .publish import (
     write_if_changed,
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
-from .store import SeedFileState, SourceState, Store, StoredEntry
+from .store import MayExist, SeedFileState, SourceState, Store, StoredEntry
 from .topics import SlugBook, Sorter, topic_text
 from .websub import ping_hub
 
@@ -282,6 +282,7 @@ def ingest_entry(
     config: Config,
     now: datetime,
     prepared: Prepared | None = None,
+    may_exist: MayExist | None = None,
 ) -> Outcome:
     """Store one entry, deciding whether it is a new story, an update or a copy.
 
@@ -292,12 +293,18 @@ def ingest_entry(
     with, never a new one; only a seed whose headline is edited is decided
     again. So the record never flips between copies from one pass to the next.
 
-    `prepared` is prepare_entry(entry, ...), when it was made beforehand.
+    `prepared` is prepare_entry(entry, ...), when it was made beforehand;
+    `may_exist` says what of the entry's batch may be stored (see MayExist): what
+    certainly is not is not looked up.
     """
     key = prepared.key if prepared else entry.key
-    existing = store.get_entry(key)
+    existing = store.get_entry(key) if may_exist is None or key in may_exist.keys else None
     if existing is None and entry.kind == "feed" and urlsplit(entry.link).path.strip("/"):
-        earlier = store.find_by_link(entry.source, entry.link, exclude_key=key)
+        earlier = (
+            store.find_by_link(entry.source, entry.link, exclude_key=key)
+            if may_exist is None or entry.link in may_exist.links
+            else None
+        )
         # An entry seen in this very pass with the same link is another entry
         # (live blogs share a link); an older one is this entry under a new id.
         if earlier is not None and earlier.last_seen != now:
@@ -316,7 +323,7 @@ def ingest_entry(
     takes_over: str | None = None
     if existing and (existing.headline_key == norm.key or entry.kind == "feed"):
         record_key = existing.duplicate_of  # an update: it stays where it was filed
-    else:
+    elif may_exist is None or not may_exist.signatures.isdisjoint(prepared.probes):
         record = find_story_of_record(store, norm, key, config, probes=prepared.probes)
         if record is not None:
             if entry.kind == "seed" and record.kind == "feed":
@@ -331,7 +338,11 @@ def ingest_entry(
         updated = published
         outcome = "duplicate" if record_key else "new"
     atom_id = (existing.atom_id if existing else "") or atom_id_for(entry, config)
-    if not existing and store.atom_id_taken(atom_id, exclude_key=key):
+    if (
+        not existing
+        and (may_exist is None or atom_id in may_exist.atom_ids)
+        and store.atom_id_taken(atom_id, exclude_key=key)
+    ):
         # Another entry already has this id (entries sharing one link): readers
         # would take them for one entry, so this one gets its own.
         atom_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.source}#{entry.origin_id}").urn
@@ -348,6 +359,8 @@ def ingest_entry(
         signatures=prepared.signatures,
         content_hash=content_hash,
     )
+    if may_exist is not None:
+        may_exist.wrote(key, entry.link, atom_id, prepared.signatures)
     seed_record_retitled = (
         entry.kind == "seed" and existing and existing.duplicate_of is None
         and existing.headline_key != norm.key
@@ -930,8 +943,16 @@ def _store_source(
             )
         if item.parsed is not None:
             report.warnings.extend(item.parsed.warnings)
-            for entry, prepared in zip(item.parsed.entries, item.prepared, strict=True):
-                outcome = ingest_entry(store, entry, sorter, config, now, prepared)
+            entries = item.parsed.entries
+            may_exist = store.may_exist(
+                source.url,
+                keys=[prepared.key for prepared in item.prepared],
+                links=[entry.link for entry in entries],
+                atom_ids=[atom_id_for(entry, config) for entry in entries],
+                signatures=[probe for prepared in item.prepared for probe in prepared.probes],
+            )
+            for entry, prepared in zip(entries, item.prepared, strict=True):
+                outcome = ingest_entry(store, entry, sorter, config, now, prepared, may_exist)
                 report.count(outcome)
                 result.counts[outcome] = result.counts.get(outcome, 0) + 1
         else:
