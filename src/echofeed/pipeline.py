@@ -851,7 +851,8 @@ def _parse_job(
         parsed = parse_feed(
             body, source, url=url, headers=headers, now=now, max_entries=max_entries
         )
-        return parsed, _prepare_all(parsed, preparing)
+        # The bodies' plain text has served (topics): not sent back.
+        return replace(parsed, body_texts=()), _prepare_all(parsed, preparing)
     except SourceError as e:
         return ("parse", e.reason)
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
