@@ -104,3 +104,31 @@ def test_skipped_lookups_store_what_every_lookup_stores(
     looked_up = run_passes(newsroom, httpserver, tmp_path, "full")
     assert short_cut == looked_up
     assert len(short_cut["stories"]) >= 9  # the cases above were stored, not skipped
+
+
+def test_topics_prepared_with_a_copy_of_the_sorter_are_the_ones_ingest_would_give(newsroom):
+    from copy import deepcopy
+
+    from echofeed.model import Entry
+    from echofeed.pipeline import Preparing, prepare_entry
+    from echofeed.topics import Sorter
+
+    config = load_config(newsroom(topics={
+        "Storms": {"keywords": ["storm"], "sections": ["Weather Desk"]},
+        "Farms": {"keywords": ["drought"]},
+    }))  # fmt: skip
+    sorter = Sorter.from_config(config)
+    copy = deepcopy(sorter)
+    # Each learns another spelling first, so they name the section differently.
+    assert sorter.section_of("Weather Desk") == "Weather Desk"
+    assert copy.section_of("weather desk") == "weather desk"
+    for given in ("WEATHER DESK", "weather desk", "Weather-Desk", "", "Sports"):
+        entry = Entry(
+            kind="feed", source="https://a.example/feed", source_name="A", origin_id="1",
+            headline="Storm and drought hit the coast", section=given, published=None,
+            body_html="<p>A storm came.</p>",
+        )  # fmt: skip
+        prepared = prepare_entry(entry, Preparing(("A",), copy), "A storm came.")
+        section = sorter.section_of(entry.section, entry.categories)
+        assert prepared.topics == sorter.topics_of(entry.headline, entry.body_html, section)
+        assert ("Storms" in prepared.topics) == (given.lower().replace("-", " ") == "weather desk")
