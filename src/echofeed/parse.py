@@ -29,6 +29,7 @@ still reads the whole body, so parse time is bounded by fetch.max_bytes.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import html
 import json
@@ -40,6 +41,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+import feedparser.mixin
 
 from .config import FetchConfig, SourceConfig
 from .errors import ParseError
@@ -58,6 +60,9 @@ class ParsedFeed:
     title: str
     entries: tuple[Entry, ...]
     warnings: tuple[str, ...] = ()
+    # The plain text of each entry's body (html_to_text), made while parsing anyway:
+    # topic keywords are matched in it.
+    body_texts: tuple[str, ...] = ()
 
 
 def plausible_date(when: datetime | None, now: datetime) -> datetime | None:
@@ -119,6 +124,16 @@ def _looks_like_json(body: bytes, headers: Mapping[str, str]) -> bool:
     return "json" in headers.get("content-type", "").lower()
 
 
+# Text buffered (see saxreader): tried first, before feedparser's own preference.
+if "echofeed.saxreader" not in feedparser.api.PREFERRED_XML_PARSERS:
+    feedparser.api.PREFERRED_XML_PARSERS.insert(0, "echofeed.saxreader")
+# feedparser resolves the base URI in force against itself at every element (two
+# urljoins each time: an eighth of its parse time). The answer is a function of
+# the two strings alone, so it is remembered.
+_safe_absolute_uri = getattr(feedparser.mixin, "make_safe_absolute_uri", None)
+if _safe_absolute_uri is not None and not hasattr(_safe_absolute_uri, "cache_info"):
+    feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=4096)(_safe_absolute_uri)
+
 # Not malformations: a feed served as text/plain or without a content type, or
 # whose declared charset was overridden by the HTTP one, is an ordinary feed.
 _HARMLESS_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
@@ -165,14 +180,15 @@ def _parse_xml_feed(
     dates = [_item_date(item) for item in parsed.entries]
     kept, cap_warnings = _newest(parsed.entries, dates, max_entries, source)
     warnings += cap_warnings
-    entries = []
+    entries, body_texts = [], []
     for index, item in kept:
-        entry = _xml_entry(item, source, url, now)
-        if entry is None:
+        made = _xml_entry(item, source, url, now)
+        if made is None:
             warnings.append(f"{source.name}: entry {index + 1} skipped: no title, link or body")
             continue
-        entries.append(entry)
-    return ParsedFeed(feed_title, tuple(entries), tuple(warnings))
+        entries.append(made[0])
+        body_texts.append(made[1])
+    return ParsedFeed(feed_title, tuple(entries), tuple(warnings), tuple(body_texts))
 
 
 # A numeric character reference: feedparser's lenient parser crashes on one to a
@@ -213,7 +229,9 @@ def _item_date(item: Any) -> datetime | None:
     )
 
 
-def _xml_entry(item: Any, source: SourceConfig, url: str, now: datetime) -> Entry | None:
+def _xml_entry(
+    item: Any, source: SourceConfig, url: str, now: datetime
+) -> tuple[Entry, str] | None:
     # feedparser resolves the href of <link> elements itself (always); HTML
     # fields carry the xml:base in force where they appeared.
     link = _http_link(item.get("link", ""))
@@ -278,7 +296,8 @@ def _make_entry(
     byline: str,
     published: datetime | None,
     categories: tuple[str, ...],
-) -> Entry | None:
+) -> tuple[Entry, str] | None:
+    """The entry and the plain text of its body, or None when it has nothing to show."""
     body_html, summary_html = strip_controls(body_html), strip_controls(summary_html)
     link, origin_id = strip_controls(link), strip_controls(origin_id)
     body_text = html_to_text(body_html)
@@ -295,7 +314,7 @@ def _make_entry(
         )
     if not summary_html:
         summary_html = first_paragraph(body_html)
-    return Entry(
+    entry = Entry(
         kind="feed",
         source=source.url,
         source_name=source.name,
@@ -309,6 +328,7 @@ def _make_entry(
         link=link,
         categories=tuple(c[:100] for c in categories[:20]),
     )
+    return entry, body_text
 
 
 def _parse_json_feed(
@@ -337,7 +357,7 @@ def _parse_json_feed(
         for item in items
     ]
     kept, warnings = _newest(items, dates, max_entries, source)
-    entries = []
+    entries, body_texts = [], []
     for index, item in kept:
         if not isinstance(item, dict):
             warnings.append(f"{source.name}: item {index + 1} skipped: not an object")
@@ -350,7 +370,7 @@ def _parse_json_feed(
             content = "".join(f"<p>{_escape(p)}</p>" for p in text.split("\n\n") if p.strip())
         summary = str(item.get("summary") or "")
         tags = item.get("tags") if isinstance(item.get("tags"), list) else []
-        entry = _make_entry(
+        made = _make_entry(
             source,
             origin_id=str(item.get("id") or "").strip(),
             title=html_to_text(str(item.get("title") or "")),
@@ -364,12 +384,13 @@ def _parse_json_feed(
             ),
             categories=tuple(str(t) for t in tags if isinstance(t, str | int)),
         )
-        if entry is None:
+        if made is None:
             warnings.append(f"{source.name}: item {index + 1} skipped: no title, link or body")
             continue
-        entries.append(entry)
+        entries.append(made[0])
+        body_texts.append(made[1])
     title = plain_text(html_to_text(str(document.get("title") or ""))) or source.name
-    return ParsedFeed(title, tuple(entries), tuple(warnings))
+    return ParsedFeed(title, tuple(entries), tuple(warnings), tuple(body_texts))
 
 
 def _json_authors(obj: dict[str, Any]) -> str:

@@ -19,8 +19,9 @@ import uuid
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -63,8 +64,8 @@ from .publish import (
     write_if_changed,
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
-from .store import SeedFileState, SourceState, Store, StoredEntry, StoredFragment
-from .topics import SlugBook, Sorter
+from .store import MayExist, SeedFileState, SourceState, Store, StoredEntry, StoredFragment
+from .topics import SlugBook, Sorter, topic_text
 from .websub import ping_hub
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ BACKOFF_BASE = timedelta(minutes=1)
 # one per core; fewer would not pay for starting them (a few tenths of a second).
 PARSE_PROCESSES_FROM = 8
 PRUNE_EVERY = timedelta(hours=1)
+# Each source is stored in a transaction of its own, and those of about this many
+# seconds are committed together: a commit per source cost more than storing
+# its 50 entries did (store.commit_every).
+COMMIT_EVERY = 1.0
 Outcome = str  # "new" | "updated" | "duplicate" | "unchanged"
 
 
@@ -175,8 +180,9 @@ def refresh(
         report.resorted = resort_if_rules_changed(store, sorter, config)
         rekey_if_rules_changed(store, config)
         ingest_seeds(config, store, sorter, now, report)
-        ingest_sources(config, store, sorter, now, report, force=force, only_due=only_due,
-                       progress=progress)  # fmt: skip
+        with store.commit_every(COMMIT_EVERY):
+            ingest_sources(config, store, sorter, now, report, force=force, only_due=only_due,
+                           progress=progress)  # fmt: skip
         report.pruned = prune_expired(store, config, now)
         report.published = publish_all(config, store, report)
     report.seconds = time.monotonic() - started
@@ -228,8 +234,63 @@ def atom_id_for(entry: Entry, config: Config) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.source}#{entry.origin_id}").urn
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What ingest_entry works out of an entry alone, before asking the store anything.
+
+    Pure: made where the feed is parsed (a parser process when there are many
+    sources), so the thread that writes the store spends its time storing.
+    """
+
+    key: str
+    content_hash: str
+    norm: dedup.Normalized
+    signatures: tuple[str, ...]
+    probes: tuple[str, ...]
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Preparing:
+    """What preparing an entry needs of the config (pickled to the parser processes).
+
+    `sorter` may be a copy of the pass's sorter: a copy may name a section
+    differently (each learns display names in the order it meets them), but
+    topics depend only on the section's key, which is the same.
+    """
+
+    publishers: tuple[str, ...]  # _publishers(config, the source's name)
+    sorter: Sorter
+
+
+def prepare_entry(entry: Entry, preparing: Preparing, body_text: str | None = None) -> Prepared:
+    """`body_text` is the plain text of the body, when the parser made it."""
+    norm = dedup.normalize(entry.headline, preparing.publishers)
+    sorter = preparing.sorter
+    section = sorter.section_of(entry.section, entry.categories)
+    text = None if body_text is None else topic_text(entry.headline, entry.body_html, body_text)
+    topics = sorter.topics_of(entry.headline, entry.body_html, section, entry.categories,
+                              text=text)  # fmt: skip
+    return Prepared(entry.key, entry.content_hash, norm, dedup.signatures(norm),
+                    dedup.probe_signatures(norm), topics)  # fmt: skip
+
+
+def _prepare_all(parsed: ParsedFeed, preparing: Preparing) -> tuple[Prepared, ...]:
+    texts = parsed.body_texts or (None,) * len(parsed.entries)
+    return tuple(
+        prepare_entry(entry, preparing, text)
+        for entry, text in zip(parsed.entries, texts, strict=True)
+    )
+
+
 def ingest_entry(
-    store: Store, entry: Entry, sorter: Sorter, config: Config, now: datetime
+    store: Store,
+    entry: Entry,
+    sorter: Sorter,
+    config: Config,
+    now: datetime,
+    prepared: Prepared | None = None,
+    may_exist: MayExist | None = None,
 ) -> Outcome:
     """Store one entry, deciding whether it is a new story, an update or a copy.
 
@@ -239,29 +300,39 @@ def ingest_entry(
     or same link under a new id) is an update of the story it was filed
     with, never a new one; only a seed whose headline is edited is decided
     again. So the record never flips between copies from one pass to the next.
+
+    `prepared` is prepare_entry(entry, ...), when it was made beforehand;
+    `may_exist` says what of the entry's batch may be stored (see MayExist): what
+    certainly is not is not looked up.
     """
-    key = entry.key
-    existing = store.get_entry(key)
+    key = prepared.key if prepared else entry.key
+    existing = store.get_entry(key) if may_exist is None or key in may_exist.keys else None
     if existing is None and entry.kind == "feed" and urlsplit(entry.link).path.strip("/"):
-        earlier = store.find_by_link(entry.source, entry.link, exclude_key=key)
+        earlier = (
+            store.find_by_link(entry.source, entry.link, exclude_key=key)
+            if may_exist is None or entry.link in may_exist.links
+            else None
+        )
         # An entry seen in this very pass with the same link is another entry
         # (live blogs share a link); an older one is this entry under a new id.
         if earlier is not None and earlier.last_seen != now:
             entry = replace(entry, origin_id=earlier.origin_id)
             key, existing = entry.key, earlier
-    if existing and not existing.withdrawn and existing.content_hash == entry.content_hash:
+    content_hash = prepared.content_hash if prepared else entry.content_hash
+    if existing and not existing.withdrawn and existing.content_hash == content_hash:
         store.touch(key, now)
         return "unchanged"
-    publishers = _publishers(config, entry.source_name)
-    norm = dedup.normalize(entry.headline, publishers)
+    if prepared is None:
+        prepared = prepare_entry(entry, Preparing(_publishers(config, entry.source_name), sorter))
+    norm = prepared.norm
     section = sorter.section_of(entry.section, entry.categories)
-    topics = sorter.topics_of(entry.headline, entry.body_html, section, entry.categories)
+    topics = prepared.topics
     record_key: str | None = None
     takes_over: str | None = None
     if existing and (existing.headline_key == norm.key or entry.kind == "feed"):
         record_key = existing.duplicate_of  # an update: it stays where it was filed
-    else:
-        record = find_story_of_record(store, norm, key, config)
+    elif may_exist is None or not may_exist.signatures.isdisjoint(prepared.probes):
+        record = find_story_of_record(store, norm, key, config, probes=prepared.probes)
         if record is not None:
             if entry.kind == "seed" and record.kind == "feed":
                 takes_over = record.key  # the newsroom's own copy is the story of record
@@ -274,8 +345,12 @@ def ingest_entry(
         published = entry.published or now
         updated = published
         outcome = "duplicate" if record_key else "new"
-    atom_id = store.atom_id_of(key) or atom_id_for(entry, config)
-    if not existing and store.atom_id_taken(atom_id, exclude_key=key):
+    atom_id = (existing.atom_id if existing else "") or atom_id_for(entry, config)
+    if (
+        not existing
+        and (may_exist is None or atom_id in may_exist.atom_ids)
+        and store.atom_id_taken(atom_id, exclude_key=key)
+    ):
         # Another entry already has this id (entries sharing one link): readers
         # would take them for one entry, so this one gets its own.
         atom_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.source}#{entry.origin_id}").urn
@@ -289,8 +364,11 @@ def ingest_entry(
         seen=now,
         duplicate_of=record_key,
         topics=topics,
+        signatures=prepared.signatures,
+        content_hash=content_hash,
     )
-    store.set_signatures(key, dedup.signatures(norm), norm.key)
+    if may_exist is not None:
+        may_exist.wrote(key, entry.link, atom_id, prepared.signatures)
     seed_record_retitled = (
         entry.kind == "seed" and existing and existing.duplicate_of is None
         and existing.headline_key != norm.key
@@ -312,10 +390,20 @@ def _publishers(config: Config, *names: str) -> tuple[str, ...]:
 
 
 def find_story_of_record(
-    store: Store, norm: dedup.Normalized, exclude_key: str, config: Config
+    store: Store,
+    norm: dedup.Normalized,
+    exclude_key: str,
+    config: Config,
+    *,
+    probes: tuple[str, ...] | None = None,
 ) -> StoredEntry | None:
-    """The oldest live story of record that `norm` is the same story as, if any."""
-    for candidate in store.find_record(dedup.probe_signatures(norm), exclude_key=exclude_key):
+    """The oldest live story of record that `norm` is the same story as, if any.
+
+    `probes` is dedup.probe_signatures(norm), when the caller has it already.
+    """
+    if probes is None:
+        probes = dedup.probe_signatures(norm)
+    for candidate in store.find_record(probes, exclude_key=exclude_key):
         other = dedup.normalize(candidate.headline, _publishers(config, candidate.source_name))
         if dedup.decide(norm, other).same:
             return candidate
@@ -582,6 +670,7 @@ class _Fetched:
     state: SourceState
     result: FetchResult | None = None
     parsed: ParsedFeed | None = None
+    prepared: tuple[Prepared, ...] = ()
     error: SourceError | None = None
     body_sha256: str | None = None
     unchanged_body: bool = False
@@ -638,20 +727,23 @@ def ingest_sources(
     upcoming = iter(due)
     cores = os.cpu_count() or 1
     parsers = _Parsers(cores) if cores > 1 and len(due) >= PARSE_PROCESSES_FROM else None
+    sorter_copy = deepcopy(sorter)  # the fetch threads' own: see Preparing
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending = deque(
-                pool.submit(_fetch_and_parse, fetcher, item, now, parsers)
-                for item in islice(upcoming, window)
-            )
+
+            def submit(item: _Fetched) -> Future[None]:
+                preparing = Preparing(_publishers(config, item.source.name), sorter_copy)
+                return pool.submit(_fetch_and_parse, fetcher, item, now, preparing, parsers)
+
+            pending = deque(submit(item) for item in islice(upcoming, window))
             for index, item in enumerate(due):
                 pending.popleft().result()
                 if item.error is None:
                     # A source that answered rules out an outage: store it now.
                     results[index] = _store_source(store, sorter, config, item, now, report, False)
-                    item.parsed = None
+                    item.parsed, item.prepared = None, ()
                 if (following := next(upcoming, None)) is not None:
-                    pending.append(pool.submit(_fetch_and_parse, fetcher, following, now, parsers))
+                    pending.append(submit(following))
                 if progress:
                     progress("sources", index + 1, len(due))
     finally:
@@ -694,8 +786,9 @@ class _Parsers:
         headers: dict[str, str],
         now: datetime,
         max_entries: int,
-    ) -> ParsedFeed:
-        job = (_parse_job, body, source, url, headers, now, max_entries)
+        preparing: Preparing,
+    ) -> tuple[ParsedFeed, tuple[Prepared, ...]]:
+        job = (_parse_job, body, source, url, headers, now, max_entries, preparing)
         pool = self._current()
         try:
             outcome = pool.submit(*job).result()
@@ -714,7 +807,7 @@ class _Parsers:
                 ) from None
             finally:
                 alone.shutdown(wait=False, cancel_futures=True)
-        if isinstance(outcome, ParsedFeed):
+        if isinstance(outcome[0], ParsedFeed):
             return outcome
         kind, reason = outcome
         raise (SourceError if kind == "unexpected" else ParseError)(source.name, reason)
@@ -722,13 +815,13 @@ class _Parsers:
     @staticmethod
     def _context() -> multiprocessing.context.BaseContext:
         methods = multiprocessing.get_all_start_methods()
-        # Not fork: this process runs threads. The fork server starts each
-        # worker with the parser already imported. Like any spawned process,
-        # a worker imports the main script again: refresh() from a script
-        # needs `if __name__ == "__main__":`.
+        # Not fork: this process runs threads. The fork server imports the main
+        # script and the parser once, and forks each worker from itself with
+        # them imported. As in any spawned process, the main script is imported
+        # again: refresh() from a script needs `if __name__ == "__main__":`.
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if "forkserver" in methods:
-            context.set_forkserver_preload(["echofeed.parse"])
+            context.set_forkserver_preload(["__main__", "echofeed.pipeline"])
         return context
 
     def _current(self) -> ProcessPoolExecutor:
@@ -757,11 +850,17 @@ def _parse_job(
     headers: dict[str, str],
     now: datetime,
     max_entries: int,
-) -> ParsedFeed | tuple[str, str]:
-    """Runs in a worker process. Our errors do not survive pickling (their args are
-    the formatted message), so a failure comes back as (kind, reason)."""
+    preparing: Preparing,
+) -> tuple[ParsedFeed, tuple[Prepared, ...]] | tuple[str, str]:
+    """Runs in a worker process: parses, then prepares each entry for the store. Our
+    errors do not survive pickling (their args are the formatted message), so a
+    failure comes back as (kind, reason)."""
     try:
-        return parse_feed(body, source, url=url, headers=headers, now=now, max_entries=max_entries)
+        parsed = parse_feed(
+            body, source, url=url, headers=headers, now=now, max_entries=max_entries
+        )
+        # The bodies' plain text has served (topics): not sent back.
+        return replace(parsed, body_texts=()), _prepare_all(parsed, preparing)
     except SourceError as e:
         return ("parse", e.reason)
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
@@ -770,9 +869,13 @@ def _parse_job(
 
 
 def _fetch_and_parse(
-    fetcher: Fetcher, item: _Fetched, now: datetime, parsers: _Parsers | None = None
+    fetcher: Fetcher,
+    item: _Fetched,
+    now: datetime,
+    preparing: Preparing,
+    parsers: _Parsers | None = None,
 ) -> None:
-    """Runs in a worker thread: network and parsing only, no database."""
+    """Runs in a worker thread: network, parsing and preparing entries, no database."""
     try:
         validators = Validators(item.state.etag, item.state.last_modified)
         item.result = fetcher.fetch(item.source.name, item.state.current_url, validators)
@@ -786,14 +889,16 @@ def _fetch_and_parse(
             return
         if parsers is not None:
             headers = dict(item.result.headers)
-            item.parsed = parsers.parse(
-                body, item.source, item.result.url, headers, now, fetcher.settings.max_entries
-            )
+            item.parsed, item.prepared = parsers.parse(
+                body, item.source, item.result.url, headers, now, fetcher.settings.max_entries,
+                preparing,
+            )  # fmt: skip
         else:
             item.parsed = parse_feed(
                 body, item.source, url=item.result.url, headers=item.result.headers, now=now,
                 max_entries=fetcher.settings.max_entries,
             )  # fmt: skip
+            item.prepared = _prepare_all(item.parsed, preparing)
     except SourceError as e:
         item.error = e
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
@@ -847,8 +952,16 @@ def _store_source(
             )
         if item.parsed is not None:
             report.warnings.extend(item.parsed.warnings)
-            for entry in item.parsed.entries:
-                outcome = ingest_entry(store, entry, sorter, config, now)
+            entries = item.parsed.entries
+            may_exist = store.may_exist(
+                source.url,
+                keys=[prepared.key for prepared in item.prepared],
+                links=[entry.link for entry in entries],
+                atom_ids=[atom_id_for(entry, config) for entry in entries],
+                signatures=[probe for prepared in item.prepared for probe in prepared.probes],
+            )
+            for entry, prepared in zip(entries, item.prepared, strict=True):
+                outcome = ingest_entry(store, entry, sorter, config, now, prepared, may_exist)
                 report.count(outcome)
                 result.counts[outcome] = result.counts.get(outcome, 0) + 1
         else:

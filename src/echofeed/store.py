@@ -35,7 +35,9 @@ Tables:
 
 SQLite runs in WAL mode; callers group the writes of one source in one
 transaction (`Store.transaction()`), so a crash leaves each source either
-wholly stored or not at all.
+wholly stored or not at all. Inside `Store.commit_every(seconds)` those
+transactions are savepoints, committed together once `seconds` have passed:
+a commit cost more than storing a source's 50 entries did.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,6 +90,29 @@ class StoredEntry:
     source_name: str = ""
     origin_id: str = ""
     last_seen: datetime | None = None
+    atom_id: str = ""
+
+
+@dataclass(slots=True)
+class MayExist:
+    """What of a batch of entries (one source's) may be stored: read by `Store.may_exist`
+    before the batch, one query per kind, and added to as the batch writes.
+
+    A key, link, atom id or signature not in it is certainly not stored, so ingest
+    skips looking it up: on a first ingest, four queries per entry become four per
+    source. One that is in it is looked up as before.
+    """
+
+    keys: set[str]
+    links: set[str]  # of the batch's source
+    atom_ids: set[str]
+    signatures: set[str]
+
+    def wrote(self, key: str, link: str, atom_id: str, signatures: Iterable[str]) -> None:
+        self.keys.add(key)
+        self.links.add(link)
+        self.atom_ids.add(atom_id)
+        self.signatures.update(signatures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +143,13 @@ class SourceState:
     body_sha256: str | None
 
 
+@dataclass(slots=True)
+class _CommitGroup:
+    seconds: float  # between commits, at least
+    committed: float  # time.monotonic() of the last one
+    inside: bool = False  # in one of them now: a nested transaction() just runs
+
+
 def _disk_full_note(path: Path) -> str:
     """SQLite reports a full disk as a vague "disk I/O error" when it cannot grow -shm."""
     try:
@@ -137,6 +170,7 @@ class Store:
         a missing or older database is then a StoreError.
         """
         self.path = Path(path)
+        self._group: _CommitGroup | None = None
         try:
             if read_only:
                 self._open_read_only()
@@ -167,6 +201,10 @@ class Store:
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""
         conn = self.db.conn
+        if self._group is not None and not self._group.inside:
+            with self._grouped_transaction(self._group):
+                yield
+            return
         try:
             if conn.in_transaction:  # nested: the outer transaction decides
                 yield
@@ -185,6 +223,67 @@ class Store:
                 raise
         except sqlite3.DatabaseError as e:
             reason = f"write failed, nothing of it was kept: {e}{_disk_full_note(self.path)}"
+            raise StoreError(self.path, reason) from e
+
+    @contextmanager
+    def commit_every(self, seconds: float) -> Iterator[None]:
+        """Commit the transactions opened inside together: the first to end `seconds`
+        or more after the last commit commits, and the last one at the end.
+
+        Each is a savepoint of the current commit, so it still keeps all of its
+        writes or none: one that fails is rolled back alone, and the ones before
+        it are committed before its error goes on. A crash loses the transactions
+        of the last `seconds` or so, each whole; nothing else.
+        """
+        if self._group is not None or self.db.conn.in_transaction:
+            yield  # already grouped, or inside a transaction that decides
+            return
+        self._group = group = _CommitGroup(seconds, time.monotonic())
+        try:
+            yield
+        finally:
+            self._group = None
+            self._commit_group(group)
+
+    @contextmanager
+    def _grouped_transaction(self, group: _CommitGroup) -> Iterator[None]:
+        conn = self.db.conn
+        try:
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")  # see transaction()
+            conn.execute("SAVEPOINT grouped")
+            group.inside = True
+            try:
+                yield
+                conn.execute("RELEASE grouped")
+            except BaseException:
+                # A failed write may have ended the whole transaction already
+                # (SQLite rolls back on a full disk): then there is no savepoint.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO grouped")
+                    conn.execute("RELEASE grouped")
+                raise
+            finally:
+                group.inside = False
+            if time.monotonic() - group.committed >= group.seconds:
+                self._commit_group(group)
+        except sqlite3.DatabaseError as e:
+            reason = f"write failed, nothing of it was kept: {e}{_disk_full_note(self.path)}"
+            raise StoreError(self.path, reason) from e
+
+    def _commit_group(self, group: _CommitGroup) -> None:
+        conn = self.db.conn
+        group.committed = time.monotonic()
+        if not conn.in_transaction:
+            return
+        try:
+            conn.commit()
+        except sqlite3.DatabaseError as e:
+            conn.rollback()  # a failed COMMIT leaves the transaction open
+            reason = (
+                f"write failed, nothing since the last commit was kept: "
+                f"{e}{_disk_full_note(self.path)}"
+            )
             raise StoreError(self.path, reason) from e
 
     def _open_read_only(self) -> None:
@@ -364,6 +463,38 @@ class Store:
         )
         return _stored_entry(rows[0]) if len(rows) == 1 else None
 
+    def may_exist(
+        self,
+        source: str,
+        *,
+        keys: Iterable[str],
+        links: Iterable[str],
+        atom_ids: Iterable[str],
+        signatures: Iterable[str],
+    ) -> MayExist:
+        """Which of these are stored now (links: of `source`); see MayExist."""
+
+        def stored(sql: str, values: Iterable[str], *before: str) -> set[str]:
+            found: set[str] = set()
+            for chunk, marks in _in_chunks(sorted(set(values))):
+                cursor = self.db.conn.execute(sql.format(marks=marks), [*before, *chunk])
+                found.update(row[0] for row in cursor)
+            return found
+
+        return MayExist(
+            keys=stored("select key from stories where key in ({marks})", keys),
+            links=stored(
+                "select distinct link from stories where source = ? and link in ({marks})",
+                links,
+                source,
+            ),
+            atom_ids=stored("select atom_id from stories where atom_id in ({marks})", atom_ids),
+            signatures=stored(
+                "select distinct signature from story_signatures where signature in ({marks})",
+                signatures,
+            ),
+        )
+
     def copies_of(self, record_key: str) -> list[StoredEntry]:
         """The entries filed as copies of `record_key`, oldest first."""
         rows = self.db.query(
@@ -417,8 +548,14 @@ class Store:
         seen: datetime,
         duplicate_of: str | None,
         topics: Iterable[str],
+        signatures: Iterable[str] | None = None,
+        content_hash: str | None = None,
     ) -> None:
-        """Insert or replace an entry's row (first_seen is kept on replace)."""
+        """Insert or replace an entry's row (first_seen is kept on replace).
+
+        With `signatures`, the entry is also filed under them (see `set_signatures`).
+        `content_hash` is entry.content_hash, when the caller has it already.
+        """
         key = entry.key
         seen_text = to_text(seen)
         self.db.execute(
@@ -427,11 +564,19 @@ class Store:
                 key, entry.kind, entry.source, entry.source_name, entry.origin_id, atom_id,
                 entry.headline, headline_key, entry.byline, section, entry.section,
                 json.dumps(list(entry.categories)), entry.body_html, entry.summary_html,
-                entry.link, entry.content_hash, to_text(published), to_text(updated),
-                seen_text, seen_text, duplicate_of, 0,  # storing it brings a withdrawn seed back
+                entry.link, content_hash or entry.content_hash, to_text(published),
+                to_text(updated), seen_text, seen_text, duplicate_of,
+                0,  # storing it brings a withdrawn seed back
             ],
         )  # fmt: skip
         self.set_topics(key, topics)
+        if signatures is not None:
+            # The row was just written with its headline_key: only the index to update.
+            self.db.conn.execute("delete from story_signatures where story_key = ?", [key])
+            self.db.conn.executemany(
+                "insert or ignore into story_signatures (signature, story_key) values (?, ?)",
+                [(sig, key) for sig in signatures],
+            )
 
     def atom_id_of(self, key: str) -> str | None:
         rows = self._rows("select atom_id from stories where key = ?", [key])
@@ -1012,7 +1157,7 @@ def _opt_time(text: str | None) -> datetime | None:
 
 _ENTRY_COLUMNS = (
     "key, kind, headline_key, content_hash, duplicate_of, withdrawn, published, updated, "
-    "headline, source, source_name, origin_id, last_seen"
+    "headline, source, source_name, origin_id, last_seen, atom_id"
 )
 
 
@@ -1031,6 +1176,7 @@ def _stored_entry(row: dict[str, Any]) -> StoredEntry:
         source_name=row["source_name"] or "",
         origin_id=row["origin_id"] or "",
         last_seen=_opt_time(row["last_seen"]),
+        atom_id=row["atom_id"] or "",
     )
 
 

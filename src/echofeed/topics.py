@@ -233,16 +233,25 @@ class Sorter:
         return self.default_section
 
     def topics_of(
-        self, headline: str, body_html: str, section: str, categories: Iterable[str] = ()
+        self,
+        headline: str,
+        body_html: str,
+        section: str,
+        categories: Iterable[str] = (),
+        *,
+        text: str | None = None,
     ) -> tuple[str, ...]:
-        """Every topic a story is filed under, in config order."""
+        """Every topic a story is filed under, in config order.
+
+        `text` is `topic_text(headline, body_html)`, when the caller made it already.
+        """
         if not self.topics:
             return ()
-        text = ""  # the folded headline and body, made when a rule first needs it
+        text = text or ""  # made when a rule first needs it
 
         def search(pattern: re.Pattern[str]) -> bool:
             nonlocal text
-            text = text or f" {fold(headline)} {fold(html_to_text(body_html))} "
+            text = text or topic_text(headline, body_html)
             return pattern.search(text) is not None
 
         categories = [c for c in categories if clean_name(c)]
@@ -266,6 +275,15 @@ class Sorter:
     def _section_key(self, name: str) -> str:
         key = name_key(name)
         return name_key(self.aliases[key]) if key in self.aliases else key
+
+
+def topic_text(headline: str, body_html: str, body_text: str | None = None) -> str:
+    """The folded headline and body that topic keywords are matched in (pure, so the
+    pipeline makes it where the feed is parsed). `body_text` is html_to_text(body_html),
+    when the caller has it."""
+    if body_text is None:
+        body_text = html_to_text(body_html)
+    return f" {fold(headline)} {fold(body_text)} "
 
 
 def published_sections(config: Config, sorter: Sorter, stored: Iterable[str]) -> list[str]:
