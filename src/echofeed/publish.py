@@ -601,7 +601,7 @@ def write_if_changed(
     which is worth it for the documents readers subscribe to, while the archive
     and article pages (thousands of them in a first pass) are each checked
     against what the store says they hold on every pass and re-rendered when
-    they do not hold it (see `archive_is_current` and `file_stamp`)."""
+    they do not hold it (see `archive_is_current` and `pipeline._file_stamp`)."""
     target = safe_output_path(output_dir, relpath)
     try:
         if target.read_bytes() == content:
