@@ -288,6 +288,7 @@ def test_many_sources_parse_in_processes_and_a_dead_parser_fails_only_its_source
     newsroom, httpserver, monkeypatch
 ):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)  # processes even on a one-core runner
+    monkeypatch.setattr(pipeline, "PARSE_IN_THREADS_FIRST", 0)  # every body in a process
     count = pipeline.PARSE_PROCESSES_FROM
     for i in range(count):
         body = RSS.replace(b"<guid", f"<category>feed {i}</category><guid".encode())
@@ -309,6 +310,48 @@ def test_many_sources_parse_in_processes_and_a_dead_parser_fails_only_its_source
     )
     assert [s.status for s in report.sources] == ["ok"] * 3 + ["failed"] + ["ok"] * (count - 4)
     assert report.counts["new"] == 2
+
+
+def test_a_pass_where_one_of_many_feeds_changed_parses_it_without_starting_processes(
+    newsroom, httpserver, monkeypatch
+):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    started: list[int] = []
+    real_pool = pipeline.ProcessPoolExecutor
+
+    def counted_pool(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        started.append(1)
+        return real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "ProcessPoolExecutor", counted_pool)
+    count = pipeline.PARSE_PROCESSES_FROM
+    bodies = {i: RSS.replace(b"<guid", f"<category>feed {i}</category><guid".encode())
+              for i in range(count)}  # fmt: skip
+
+    def serve(i: int):  # noqa: ANN202
+        def handler(request: Request) -> Response:
+            etag = f'"{len(bodies[i])}"'
+            if request.headers.get("If-None-Match") == etag:
+                return Response(status=304)
+            return Response(bodies[i], headers={"ETag": etag}, content_type="application/rss+xml")
+
+        return handler
+
+    for i in range(count):
+        httpserver.expect_request(f"/{i}").respond_with_handler(serve(i))
+    config = config_for(newsroom, *(httpserver.url_for(f"/{i}") for i in range(count)))
+    report = refresh(config, now=T0)
+    assert [s.status for s in report.sources] == ["ok"] * count
+    assert started  # many bodies: parsed in processes
+
+    started.clear()
+    bodies[5] = RSS.replace(b"<item>", b"<item><title>Harbour budget passes</title>"
+                            b"<guid>extra-5</guid></item><item>", 1)  # fmt: skip
+    report = refresh(config, now=T0 + timedelta(hours=2))
+    assert [s.status for s in report.sources].count("not modified") == count - 1
+    assert report.counts["new"] == 1
+    assert "Harbour budget passes" in (config.output_dir / "all.atom").read_text("utf-8")
+    assert started == []
 
 
 def test_hostile_html_never_reaches_the_output(newsroom, httpserver, tmp_path):

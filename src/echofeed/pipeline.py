@@ -75,6 +75,10 @@ BACKOFF_BASE = timedelta(minutes=1)
 # time. A pass with at least this many sources due parses in worker processes,
 # one per core; fewer would not pay for starting them (a few tenths of a second).
 PARSE_PROCESSES_FROM = 8
+# Starting them costs about 0.45 s: the first bodies of a pass are parsed in the
+# fetch threads, so a pass where only one or two of many feeds changed (most
+# answer 304) does not start them at all.
+PARSE_IN_THREADS_FIRST = 2
 PRUNE_EVERY = timedelta(hours=1)
 # Each source is stored in a transaction of its own, and those of about this many
 # seconds are committed together: a commit per source cost more than storing
@@ -777,6 +781,14 @@ class _Parsers:
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._bodies = 0
+
+    def take(self) -> bool:
+        """Whether the next body goes to the processes: not the first
+        PARSE_IN_THREADS_FIRST of the pass, which the calling thread parses."""
+        with self._lock:
+            self._bodies += 1
+            return self._bodies > PARSE_IN_THREADS_FIRST
 
     def parse(
         self,
@@ -887,7 +899,7 @@ def _fetch_and_parse(
         if item.body_sha256 == item.state.body_sha256:
             item.unchanged_body = True  # the server ignores conditional GET: skip the parse
             return
-        if parsers is not None:
+        if parsers is not None and parsers.take():
             headers = dict(item.result.headers)
             item.parsed, item.prepared = parsers.parse(
                 body, item.source, item.result.url, headers, now, fetcher.settings.max_entries,
