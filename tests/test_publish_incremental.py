@@ -297,3 +297,31 @@ def test_kept_entries_follow_a_new_base_url(newsroom, tmp_path):
     # The entries' ids stay what they were first published as: ids are for good.
     assert f'href="{old_base}' not in text and f'scheme="{old_base}' not in text
     assert f"<id>{old_base}article/" in text
+
+
+def test_the_store_knows_whether_anything_published_was_written(newsroom, tmp_path):
+    write_seed(tmp_path / "seeds", seed_name(1), "Bridge Reopens After Long Repairs")
+    write_seed(tmp_path / "seeds", seed_name(2), "Harbour Budget Passes")
+    config = load_config(newsroom())
+    refresh(config, now=T0)
+    with Store(config.database) as store:
+        assert not store.content_changed()  # the pass published what it stored
+        key = f"seed:{1:016x}"
+        with store.transaction():
+            store.touch(key, T0 + timedelta(hours=1))  # seen again: nothing shown changed
+        assert not store.content_changed()
+        for write in (
+            lambda: store.set_topics(key, ["Bridges"]),
+            lambda: store.set_section(key, "Science"),
+            lambda: store.make_duplicate(f"seed:{2:016x}", key),
+            lambda: store.set_updated(key, T0 + timedelta(hours=2)),
+        ):
+            with store.transaction():
+                store.content_published()
+            assert not store.content_changed()
+            with store.transaction():
+                write()
+            assert store.content_changed()
+    # And a pass after such a write publishes it, though it stored nothing itself.
+    report = refresh(config, now=T0 + timedelta(hours=3))
+    assert "section/science.atom" in report.published.written

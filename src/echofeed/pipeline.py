@@ -1063,12 +1063,10 @@ def _articles_due(
     return due
 
 
-def _publish_inputs(config: Config, store: Store) -> str:
-    """Names everything a publish pass reads: the stored content (its version), the
-    config and the echofeed version."""
-    return hashlib.sha256(
-        repr((__version__, config, store.content_version())).encode("utf-8")
-    ).hexdigest()
+def _publish_inputs(config: Config) -> str:
+    """Names what a publish pass reads besides the stored content: the config and
+    the echofeed version."""
+    return hashlib.sha256(repr((__version__, config)).encode("utf-8")).hexdigest()
 
 
 def _unchanged_since_last_publish(config: Config, store: Store) -> PublishResult | None:
@@ -1083,7 +1081,9 @@ def _unchanged_since_last_publish(config: Config, store: Store) -> PublishResult
         last = json.loads(store.get_meta("published") or "null")
     except ValueError:
         return None
-    if not isinstance(last, dict) or last.get("inputs") != _publish_inputs(config, store):
+    if store.content_changed():
+        return None
+    if not isinstance(last, dict) or last.get("inputs") != _publish_inputs(config):
         return None
     listing = output_listing(config.output_dir)
     if last.get("output") != listing_digest(listing):
@@ -1280,8 +1280,9 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
     with store.transaction():
         store.put_render_stamps(rendered)
         store.forget_render_stamps(set(known) - published)
+        store.content_published()
         store.set_meta("published", json.dumps({
-            "inputs": _publish_inputs(config, store),
+            "inputs": _publish_inputs(config),
             "output": listing_digest(output_listing(config.output_dir)),
             "feeds": sorted({*written, *unchanged}),
         }))  # fmt: skip

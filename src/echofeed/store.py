@@ -29,9 +29,10 @@ Tables:
   when an archive page leaves the story out) under the stamp it was rendered
   from, so re-rendering an archive page reads its entries instead of its stories.
   A cache: a row whose stamp is not the story's current one is never used.
-- meta: schema version, the fingerprint of the sorting rules, the content
-  version (bumped by triggers on every write to what publishing reads, so a
-  pass can tell that nothing it would publish changed) and what was published.
+- meta: schema version, the fingerprint of the sorting rules, whether anything
+  publishing reads was written since the last publish (set by triggers on every
+  such write, so a pass can tell that nothing it would publish changed) and what
+  was published.
 
 SQLite runs in WAL mode; callers group the writes of one source in one
 transaction (`Store.transaction()`), so a crash leaves each source either
@@ -386,13 +387,15 @@ class Store:
             ):
                 db[table].create_index(columns, if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
-            db["meta"].insert({"key": "content_version", "value": "0"}, pk="key", ignore=True)
+            # A new database has published nothing yet.
+            db["meta"].insert({"key": "content_changed", "value": "1"}, pk="key", ignore=True)
             for table, events in _CONTENT_TRIGGERS.items():
                 for name, event in events.items():
+                    # The WHEN makes it one write per publish, not one per row written.
                     db.execute(
-                        f"create trigger if not exists content_{table}_{name} after {event} "
-                        f"on {table} begin update meta set value = cast(value as integer) + 1 "
-                        "where key = 'content_version'; end"
+                        f"create trigger if not exists changed_{table}_{name} after {event} "
+                        f"on {table} when (select value from meta where key = 'content_changed') "
+                        "= '0' begin update meta set value = '1' where key = 'content_changed'; end"
                     )
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -415,12 +418,18 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.db["meta"].upsert({"key": key, "value": value}, pk="key")
 
-    def content_version(self) -> int:
-        """A number that grows with every write to what publishing reads (stories as
-        published, their topics, archive pages, snapshots and heirs, feed slugs), and
-        only then: a re-fetch that merely saw a story again leaves it as it was."""
-        rows = self._rows("select value from meta where key = 'content_version'")
-        return int(rows[0]["value"]) if rows else 0
+    def content_changed(self) -> bool:
+        """Whether anything publishing reads (stories as published, their topics,
+        archive pages, snapshots and heirs, feed slugs) was written since
+        `content_published()`: SQLite triggers say so, whatever wrote it. A re-fetch
+        that merely saw a story again leaves it as it was."""
+        rows = self._rows("select value from meta where key = 'content_changed'")
+        return not rows or rows[0]["value"] != "0"
+
+    def content_published(self) -> None:
+        """Everything stored is published: `content_changed()` is False until the
+        next write to what publishing reads."""
+        self.db.conn.execute("update meta set value = '0' where key = 'content_changed'")
 
     def integrity_check(self) -> str:
         return next(self.db.query("PRAGMA integrity_check"))["integrity_check"]
@@ -1101,7 +1110,7 @@ _STAMP_COLUMNS = (
 )
 
 
-# What bumps the content version: table -> trigger name -> event. A story's
+# What sets content_changed: table -> trigger name -> event. A story's
 # last_seen (a re-fetch saw it) and headline_key (the dedup index) are never
 # published, so updating only them does not count.
 _STORY_COLUMNS_PUBLISHED = (
