@@ -1229,24 +1229,29 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         for number, page_keys in enumerate(pages, start=1):
             relpath = spec.archive_relpath(number)
             stamp = archive_stamp(config, spec, number, [story_stamps.get(k) for k in page_keys])
-            stamp_was, fingerprint_was = known.get(relpath, ("", None))
+            stamp_was, page_was = known.get(relpath, ("", None))
+            # The page's fingerprint, then its file's size and mtime: a page edited by
+            # hand between its fingerprint comment and its closing tag is rendered again.
+            fingerprint_was, _, file_was = (page_was or "").partition(" ")
+            file_now = _file_stamp(config, relpath)
             if (
                 stamp == stamp_was
                 and fingerprint_was
+                and file_was == file_now
                 and archive_is_current(config.output_dir, relpath, fingerprint_was)
             ):
                 also_unchanged.append(relpath)
                 continue
             fragments = entries.page(spec, page_keys, story_stamps)
             fingerprint = archive_fingerprint(config, spec, number, fragments)
-            rendered[relpath] = (stamp, fingerprint)
-            if archive_is_current(config.output_dir, relpath, fingerprint):
+            if file_was == file_now and archive_is_current(config.output_dir, relpath, fingerprint):
                 also_unchanged.append(relpath)
-                continue
-            write(relpath, render_fragments(config, spec, fragments, archive_page=number,
-                                            prev_archive=number - 1 or None,
-                                            fingerprint=fingerprint),
-                  durable=False)  # fmt: skip
+            else:
+                write(relpath, render_fragments(config, spec, fragments, archive_page=number,
+                                                prev_archive=number - 1 or None,
+                                                fingerprint=fingerprint),
+                      durable=False)  # fmt: skip
+            rendered[relpath] = (stamp, f"{fingerprint} {_file_stamp(config, relpath)}")
         head: list[Story] = []
         if spec.kind == "all":  # index.html shows its latest, whether it is rendered or not
             latest = head = newest_first(store.stories_by_keys(head_keys))

@@ -603,8 +603,13 @@ def write_if_changed(
     against what the store says they hold on every pass and re-rendered when
     they do not hold it (see `archive_is_current` and `pipeline._file_stamp`)."""
     target = safe_output_path(output_dir, relpath)
+    link = _symlink_in_output(output_dir, relpath)
+    if link is not None:
+        # A published name made a symlink (say to another feed) gets its own file
+        # back: writing through the link would overwrite the file it points to.
+        target = link
     try:
-        if target.read_bytes() == content:
+        if link is None and target.read_bytes() == content:
             return False
     except FileNotFoundError:
         pass
@@ -645,6 +650,17 @@ def safe_output_path(output_dir: Path, relpath: str) -> Path:
     if os.path.commonpath((root, target)) != root or target == root:
         raise PublishError(Path(root, relpath), "refusing to write outside the output folder")
     return Path(target)
+
+
+def _symlink_in_output(output_dir: Path, relpath: str) -> Path | None:
+    """output_dir/relpath itself, with its folders resolved, when it is a symlink
+    (in a folder inside output_dir); None otherwise."""
+    root = os.path.realpath(output_dir)
+    folder = os.path.realpath(os.path.join(root, os.path.dirname(relpath)))
+    path = os.path.join(folder, os.path.basename(relpath))
+    if os.path.commonpath((root, folder)) == root and os.path.islink(path):
+        return Path(path)
+    return None
 
 
 def output_listing(output_dir: Path) -> dict[str, tuple[int, int]]:
