@@ -396,3 +396,36 @@ def test_truncated_or_edited_archive_and_article_pages_are_rendered_again(newsro
         now += timedelta(minutes=5)
         refresh(config, now=now)
         assert (page.read_bytes(), article.read_bytes()) == (good_page, good_article)
+
+
+def test_story_pruned_again_after_a_killed_pass_shows_its_last_version(
+    newsroom, tmp_path, httpserver, monkeypatch
+):
+    """A pruned archived story comes back edited (same length), the pass that stored it
+    is killed before publishing, and the next pass prunes it again: its page shows the
+    edit, not the first snapshot."""
+    wire = Feed(httpserver, "/wire.xml", rss(*(
+        (f"s{n}", f"Wire story number {n}", T0 + timedelta(minutes=n)) for n in range(5)
+    )))  # fmt: skip
+    config = load_config(newsroom(entries_per_feed=2, retention_days=1,
+                                  sources=[{"name": "Wire", "url": wire.url}]))  # fmt: skip
+    refresh(config, now=T0 + timedelta(hours=1))
+    now = T0 + timedelta(days=5)
+    wire.body = rss(("n1", "A much later story", now))
+    refresh(config, now=now)
+    assert b"Wire story number 0" in (config.output_dir / "archive/all/1.atom").read_bytes()
+
+    def killed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "publish_all", killed)
+        wire.body = rss(("s0", "Wire story NUMBER 0", T0), ("n1", "A much later story", now))
+        with pytest.raises(KeyboardInterrupt):
+            refresh(config, now=now + timedelta(hours=2))
+    now += timedelta(days=3)
+    wire.body = rss(("n2", "An even later story", now))
+    refresh(config, now=now)
+    page = (config.output_dir / "archive/all/1.atom").read_bytes()
+    assert b"Wire story NUMBER 0" in page
+    assert_current(config, tmp_path, now)

@@ -655,6 +655,8 @@ def safe_output_path(output_dir: Path, relpath: str) -> Path:
 def _symlink_in_output(output_dir: Path, relpath: str) -> Path | None:
     """output_dir/relpath itself, with its folders resolved, when it is a symlink
     (in a folder inside output_dir); None otherwise."""
+    if not os.path.islink(os.path.join(output_dir, relpath)):
+        return None  # one lstat: this is asked of every file a pass writes
     root = os.path.realpath(output_dir)
     folder = os.path.realpath(os.path.join(root, os.path.dirname(relpath)))
     path = os.path.join(folder, os.path.basename(relpath))

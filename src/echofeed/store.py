@@ -883,13 +883,15 @@ class Store:
             if missing:
                 marks = ",".join("?" * len(missing))
                 # A snapshot never changes once taken, but a story can be pruned,
-                # come back and be pruned again: its length tells the two apart.
+                # come back and be pruned again: the digest its snapshot carries
+                # (see _story_json) tells the two apart, where the length did not (an
+                # edit of the same length). Older snapshots have only their length.
                 for row in self.db.query(
-                    "select story_key, length(story) as size from archive_snapshots "
-                    f"where story_key in ({marks})",
+                    "select story_key, coalesce(json_extract(story, '$.stamp'), "
+                    f"length(story)) as stamp from archive_snapshots where story_key in ({marks})",
                     missing,
                 ):
-                    stamps[row["story_key"]] = f"snapshot {row['size']}"
+                    stamps[row["story_key"]] = f"snapshot {row['stamp']}"
         return stamps
 
     def render_stamps(self) -> dict[str, tuple[str, str | None]]:
@@ -1074,22 +1076,24 @@ _PUT_SOURCE = _upsert_sql("sources", _SOURCE_COLUMNS, "url")
 
 
 def _story_json(story: Story) -> str:
-    return json.dumps(
-        {
-            "key": story.key, "atom_id": story.atom_id, "kind": story.kind,
-            "source_name": story.source_name, "origin_id": story.origin_id,
-            "headline": story.headline, "byline": story.byline, "section": story.section,
-            "body_html": story.body_html, "summary_html": story.summary_html,
-            "link": story.link, "published": to_text(story.published),
-            "updated": to_text(story.updated), "topics": list(story.topics),
-            "also_carried_by": [[c.name, c.link] for c in story.also_carried_by],
-        },
-        ensure_ascii=False,
-    )  # fmt: skip
+    """A pruned story's snapshot, with a digest of itself under "stamp" (see story_stamps)."""
+    fields: dict[str, object] = {
+        "key": story.key, "atom_id": story.atom_id, "kind": story.kind,
+        "source_name": story.source_name, "origin_id": story.origin_id,
+        "headline": story.headline, "byline": story.byline, "section": story.section,
+        "body_html": story.body_html, "summary_html": story.summary_html,
+        "link": story.link, "published": to_text(story.published),
+        "updated": to_text(story.updated), "topics": list(story.topics),
+        "also_carried_by": [[c.name, c.link] for c in story.also_carried_by],
+    }  # fmt: skip
+    text = json.dumps(fields, ensure_ascii=False)
+    fields["stamp"] = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return json.dumps(fields, ensure_ascii=False)
 
 
 def _story_from_json(text: str) -> Story:
     fields = json.loads(text)
+    fields.pop("stamp", None)
     fields["published"] = from_text(fields["published"])
     fields["updated"] = from_text(fields["updated"])
     fields["topics"] = tuple(fields["topics"])
