@@ -82,6 +82,12 @@ def titles(config: Config, relpath: str = "all.atom") -> list[str]:
     return [e["title"] for e in entries(config.output_dir / relpath)]
 
 
+def swap(a: Path, b: Path) -> None:
+    text_a, text_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(text_b)
+    b.write_bytes(text_a)
+
+
 def test_seed_edited_deleted_renamed_and_restored(newsroom, tmp_path):
     config = load_config(newsroom(entries_per_feed=2))
     seeds = tmp_path / "seeds"
@@ -96,6 +102,7 @@ def test_seed_edited_deleted_renamed_and_restored(newsroom, tmp_path):
         lambda: (seeds / seed_name(3)).rename(seeds / seed_name(9)),
         lambda: write_seed(seeds, seed_name(2), "Seed story 2"),  # restored
         lambda: write_seed(seeds, seed_name(4), "Seed story 4", section="Business"),
+        lambda: swap(seeds / seed_name(0), seeds / seed_name(9)),  # two stories trade texts
     ]
     for step in steps:
         step()
@@ -105,6 +112,7 @@ def test_seed_edited_deleted_renamed_and_restored(newsroom, tmp_path):
     archived = b"".join((config.output_dir / "archive/all").joinpath(p).read_bytes()
                         for p in os.listdir(config.output_dir / "archive/all"))  # fmt: skip
     published = b"".join([(config.output_dir / "all.atom").read_bytes(), archived])
+    assert b"A corrected paragraph." in (config.output_dir / f"article/{9:016x}.html").read_bytes()
     assert b"A corrected paragraph." in published
     assert b"Seed story one retitled" in published
     assert not (config.output_dir / f"article/{3:016x}.html").exists()
@@ -169,6 +177,7 @@ def test_retention_pruning_with_a_later_now(newsroom, tmp_path, httpserver):
         {"topics": {"Ports": {"keywords": ["harbour"]}}},
         {"sections": {"Globe": ["world"]}},
         {"entries_per_feed": 3},
+        {"entries_per_feed": 1},
         {"base_url": "https://news.example/"},
         {"title": "EchoDaily"},
         {"language": "fr", "author": "Desk"},
@@ -203,6 +212,7 @@ def test_output_files_deleted_edited_touched_symlinked_or_added(newsroom, tmp_pa
         lambda: (out / f"article/{1:016x}.html").write_text("defaced"),
         lambda: (out / "extra").mkdir(),
         lambda: shutil.rmtree(out / "archive"),
+        lambda: shutil.rmtree(out),
     ]
     for action in actions:
         action()
@@ -221,10 +231,17 @@ def test_head_feed_replaced_by_a_symlink_to_another_feed(newsroom, tmp_path):
     out = config.output_dir
     (out / "section/world.atom").unlink()
     (out / "section/world.atom").symlink_to(out / "all.atom")
+    pages = {p: (out / p).read_bytes() for p in (f"article/{0:016x}.html", "all.json")}
+    (out / f"article/{1:016x}.html").unlink()
+    (out / f"article/{1:016x}.html").symlink_to(out / f"article/{0:016x}.html")
+    (out / "section/world.json").unlink()
+    (out / "section/world.json").symlink_to("../all.json")
     for minutes in (5, 10):
         refresh(config, now=T0 + timedelta(minutes=minutes))
         assert sorted(titles(config)) == ["A business story", "A world story"]
         assert titles(config, "section/world.atom") == ["A world story"]
+        assert {p: (out / p).read_bytes() for p in pages} == pages
+        assert b"A business story" in (out / f"article/{1:016x}.html").read_bytes()
     assert_current(config, tmp_path, T0 + timedelta(minutes=10))
 
 
@@ -264,6 +281,30 @@ def test_pass_killed_between_storing_and_publishing(newsroom, tmp_path, monkeypa
     now = T0 + timedelta(minutes=10)
     refresh(config, now=now)
     assert titles(config) == ["Seed story 0 corrected"]
+    assert_current(config, tmp_path, now)
+
+
+@pytest.mark.parametrize("where", ["put_render_stamps", "content_published", "set_meta"])
+def test_pass_killed_after_writing_files_before_recording_them(newsroom, tmp_path, where):
+    config = load_config(newsroom(entries_per_feed=2))
+    for n in range(5):
+        write_seed(tmp_path / "seeds", seed_name(n), f"Seed story {n}")
+    refresh(config, now=T0)
+
+    def killed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Store, where, killed)
+        write_seed(tmp_path / "seeds", seed_name(0), "Seed story 0", "Corrected.")
+        write_seed(tmp_path / "seeds", seed_name(5), "Seed story 5")
+        with pytest.raises(KeyboardInterrupt):
+            refresh(config, now=T0 + timedelta(minutes=5))
+    # Then the pass after it, and a page damaged in between.
+    (config.output_dir / "archive/all/1.atom").write_bytes(b"")
+    now = T0 + timedelta(minutes=10)
+    refresh(config, now=now)
+    assert b"Corrected." in (config.output_dir / f"article/{0:016x}.html").read_bytes()
     assert_current(config, tmp_path, now)
 
 
@@ -428,4 +469,22 @@ def test_story_pruned_again_after_a_killed_pass_shows_its_last_version(
     refresh(config, now=now)
     page = (config.output_dir / "archive/all/1.atom").read_bytes()
     assert b"Wire story NUMBER 0" in page
+    assert_current(config, tmp_path, now)
+
+
+def test_seed_copy_withdrawn_leaves_the_records_kept_entry(newsroom, tmp_path):
+    config = load_config(newsroom(entries_per_feed=1))
+    seeds = tmp_path / "seeds"
+    write_seed(seeds, seed_name(0), "Dam Breach Floods Valley Town")
+    refresh(config, now=T0)
+    write_seed(seeds, seed_name(1), "Dam Breach Floods Valley Town", publication="Valley Desk")
+    write_seed(seeds, seed_name(2), "An unrelated later story")
+    refresh(config, now=T0 + timedelta(minutes=5))
+    page = config.output_dir / "archive/all/1.atom"
+    assert b"Reported by: GlobalEcho, Valley Desk" in page.read_bytes()
+    (seeds / seed_name(1)).unlink()
+    now = T0 + timedelta(minutes=10)
+    refresh(config, now=now)
+    assert b"Valley Desk" not in page.read_bytes()
+    assert b"Valley Desk" not in (config.output_dir / f"article/{0:016x}.html").read_bytes()
     assert_current(config, tmp_path, now)
