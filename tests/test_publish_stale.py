@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from echofeed import pipeline
+from echofeed.cli import cli
 from echofeed.config import Config, load_config
 from echofeed.daemon import Daemon
 from echofeed.pipeline import refresh
@@ -337,6 +339,38 @@ def test_two_configs_sharing_one_database(newsroom, tmp_path):
             )
     assert (other.output_dir / "topic/storms.atom").exists()
     assert not (config.output_dir / "topic/storms.atom").exists()
+
+
+def test_output_folder_switched_away_and_back(newsroom, tmp_path):
+    config = load_config(newsroom(entries_per_feed=2))
+    seeds = tmp_path / "seeds"
+    for n in range(5):
+        write_seed(seeds, seed_name(n), f"Seed story {n}")
+    refresh(config, now=T0)
+    elsewhere = load_config(newsroom(entries_per_feed=2, output_dir="elsewhere"))
+    write_seed(seeds, seed_name(0), "Seed story 0", "Edited while publishing elsewhere.")
+    refresh(elsewhere, now=T0 + timedelta(minutes=5))
+    config = load_config(newsroom(entries_per_feed=2))
+    now = T0 + timedelta(minutes=10)
+    refresh(config, now=now)
+    assert (
+        b"Edited while publishing elsewhere."
+        in (config.output_dir / "archive/all/1.atom").read_bytes()
+    )
+    assert_current(config, tmp_path, now)
+
+
+def test_cli_refresh_force_publishes_what_it_fetched(newsroom, tmp_path, httpserver):
+    wire = Feed(httpserver, "/wire.xml", rss(("a", "Harbour Reopens", T0)))
+    path = newsroom(sources=[{"name": "Wire", "url": wire.url}])
+    runner = CliRunner()
+    assert runner.invoke(cli, ["-q", "-c", str(path), "refresh"]).exit_code == 0
+    wire.body = rss(("a", "Harbour Reopens At Dawn", T0))
+    assert runner.invoke(cli, ["-q", "-c", str(path), "refresh", "--force"]).exit_code == 0
+    config = load_config(path)
+    assert titles(config) == ["Harbour Reopens At Dawn"]
+    assert runner.invoke(cli, ["-q", "-c", str(path), "refresh", "--force"]).exit_code == 0
+    assert_current(config, tmp_path, datetime.now(UTC))
 
 
 def test_forced_refresh_and_daemon_passes_in_one_process(newsroom, tmp_path, httpserver):
