@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,28 +44,30 @@ def files(folder: Path) -> dict[str, bytes]:
     }
 
 
-def fresh(config: Config, tmp_path: Path, now: datetime) -> dict[str, bytes]:
+def fresh(config: Config, tmp_path: Path) -> dict[str, bytes]:
     """What a publish from scratch of a copy of the database writes: no kept entry,
     no render stamp, no record of the last publish."""
-    copy = tmp_path / f"fresh-{now:%H%M%S}.db"
-    shutil.copyfile(config.database, copy)
-    with sqlite3.connect(copy) as db:
+    work = Path(tempfile.mkdtemp(prefix="fresh-", dir=tmp_path))
+    copy = work / "echofeed.db"
+    with sqlite3.connect(config.database) as source, sqlite3.connect(copy) as db:
+        source.backup(db)
         db.execute("delete from render_stamps")
         db.execute("delete from entry_fragments")
         db.execute("delete from meta where key = 'published'")
         db.execute("update meta set value = '1' where key = 'content_changed'")
+    source.close()
     db.close()
-    out = tmp_path / f"fresh-{now:%H%M%S}"
+    out = work / "feeds"
     with Store(copy) as store:  # publish only: a pass would fetch and store again
         pipeline.publish_all(replace(config, database=copy, output_dir=out), store,
                              pipeline.RefreshReport())  # fmt: skip
     return files(out)
 
 
-def assert_current(config: Config, tmp_path: Path, now: datetime) -> None:
+def assert_current(config: Config, tmp_path: Path) -> None:
     """The published files are what a from-scratch publish would write."""
     published = files(config.output_dir)
-    expected = fresh(config, tmp_path, now)
+    expected = fresh(config, tmp_path)
     stale = sorted(p for p in {*published, *expected} if published.get(p) != expected.get(p))
     assert stale == []
 
@@ -110,7 +113,7 @@ def test_seed_edited_deleted_renamed_and_restored(newsroom, tmp_path):
         step()
         now += timedelta(minutes=10)
         refresh(config, now=now)
-        assert_current(config, tmp_path, now)
+        assert_current(config, tmp_path)
     archived = b"".join((config.output_dir / "archive/all").joinpath(p).read_bytes()
                         for p in os.listdir(config.output_dir / "archive/all"))  # fmt: skip
     published = b"".join([(config.output_dir / "all.atom").read_bytes(), archived])
@@ -134,7 +137,7 @@ def test_feed_edits_drops_and_duplicates_show_after_the_next_pass(newsroom, tmp_
     wire.body = rss(("a", "Harbour Reopens After Big Storm", T0))  # edited, b dropped
     refresh(config, now=now)
     assert "Harbour Reopens After Big Storm" in titles(config)
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
     # The same story from another source: the record lists it.
     other.body = rss(("z", "Harbour Reopens After Big Storm", T0 + timedelta(minutes=5)))
     other.body = other.body.replace(b"wire.example/z", b"other.example/z")
@@ -142,13 +145,13 @@ def test_feed_edits_drops_and_duplicates_show_after_the_next_pass(newsroom, tmp_
     refresh(config, now=now)
     assert b"Reported by: Wire, Other" in (config.output_dir / "all.atom").read_bytes()
     assert b"https://other.example/z" in (config.output_dir / "all.atom").read_bytes()
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
     # The copy leaves its feed and is pruned: the record no longer lists it.
     other.body = rss()
     now += timedelta(days=120)
     wire.body = rss(("a", "Harbour Reopens After Big Storm", T0))
     refresh(config, now=now)
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
 
 
 def test_retention_pruning_with_a_later_now(newsroom, tmp_path, httpserver):
@@ -162,7 +165,7 @@ def test_retention_pruning_with_a_later_now(newsroom, tmp_path, httpserver):
     now = T0 + timedelta(days=3)
     refresh(config, now=now)
     assert titles(config)[0] == "A later story of the wire"
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
     # A pass with nothing new but a later clock prunes more: the skip path must not hide it.
     now += timedelta(days=3)
     wire.body = rss(("s10", "The latest story of the wire", now))
@@ -170,7 +173,7 @@ def test_retention_pruning_with_a_later_now(newsroom, tmp_path, httpserver):
     now += timedelta(hours=2)
     refresh(config, now=now)
     assert titles(config) == ["The latest story of the wire"]
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -195,7 +198,7 @@ def test_config_edits_republish(newsroom, tmp_path, edit):
     config = load_config(newsroom(**settings))
     now = T0 + timedelta(minutes=10)
     refresh(config, now=now)
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
     if "base_url" in edit:
         assert old_base_url_links(config) == []
 
@@ -220,7 +223,7 @@ def test_output_files_deleted_edited_touched_symlinked_or_added(newsroom, tmp_pa
         action()
         now += timedelta(minutes=5)
         refresh(config, now=now)
-        assert_current(config, tmp_path, now)
+        assert_current(config, tmp_path)
 
 
 def test_head_feed_replaced_by_a_symlink_to_another_feed(newsroom, tmp_path):
@@ -244,7 +247,7 @@ def test_head_feed_replaced_by_a_symlink_to_another_feed(newsroom, tmp_path):
         assert titles(config, "section/world.atom") == ["A world story"]
         assert {p: (out / p).read_bytes() for p in pages} == pages
         assert b"A business story" in (out / f"article/{1:016x}.html").read_bytes()
-    assert_current(config, tmp_path, T0 + timedelta(minutes=10))
+    assert_current(config, tmp_path)
 
 
 def test_database_restored_from_an_older_copy(newsroom, tmp_path):
@@ -268,7 +271,7 @@ def test_database_restored_from_an_older_copy(newsroom, tmp_path):
     assert titles(config) == ["Seed story 0"]
     assert b"An edit after the backup." not in b"".join(files(config.output_dir).values())
     assert list((config.output_dir / "archive").rglob("*.atom")) == []
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
 
 
 def test_pass_killed_between_storing_and_publishing(newsroom, tmp_path, monkeypatch):
@@ -287,7 +290,7 @@ def test_pass_killed_between_storing_and_publishing(newsroom, tmp_path, monkeypa
     now = T0 + timedelta(minutes=10)
     refresh(config, now=now)
     assert titles(config) == ["Seed story 0 corrected"]
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
 
 
 @pytest.mark.parametrize("where", ["put_render_stamps", "content_published", "set_meta"])
@@ -311,7 +314,7 @@ def test_pass_killed_after_writing_files_before_recording_them(newsroom, tmp_pat
     now = T0 + timedelta(minutes=10)
     refresh(config, now=now)
     assert b"Corrected." in (config.output_dir / f"article/{0:016x}.html").read_bytes()
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
 
 
 def test_two_configs_sharing_one_database(newsroom, tmp_path):
@@ -331,7 +334,7 @@ def test_two_configs_sharing_one_database(newsroom, tmp_path):
         each = (config, other)[step % 2]
         now += timedelta(minutes=1)
         refresh(each, now=now)
-        assert_current(each, tmp_path, now)
+        assert_current(each, tmp_path)
         if step >= 3:
             assert (
                 b"Storm story 0, take 3"
@@ -357,7 +360,7 @@ def test_output_folder_switched_away_and_back(newsroom, tmp_path):
         b"Edited while publishing elsewhere."
         in (config.output_dir / "archive/all/1.atom").read_bytes()
     )
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
 
 
 def test_cli_refresh_force_publishes_what_it_fetched(newsroom, tmp_path, httpserver):
@@ -370,7 +373,7 @@ def test_cli_refresh_force_publishes_what_it_fetched(newsroom, tmp_path, httpser
     config = load_config(path)
     assert titles(config) == ["Harbour Reopens At Dawn"]
     assert runner.invoke(cli, ["-q", "-c", str(path), "refresh", "--force"]).exit_code == 0
-    assert_current(config, tmp_path, datetime.now(UTC))
+    assert_current(config, tmp_path)
 
 
 def test_forced_refresh_and_daemon_passes_in_one_process(newsroom, tmp_path, httpserver):
@@ -385,7 +388,7 @@ def test_forced_refresh_and_daemon_passes_in_one_process(newsroom, tmp_path, htt
     wire.body = rss(("a", "Harbour Reopens At Dusk", T0))
     assert daemon.run_pass("seeds changed") is not None
     assert "A seed between daemon passes" in titles(config)
-    assert_current(config, tmp_path, datetime.now(UTC))
+    assert_current(config, tmp_path)
 
 
 # -- kept entries --------------------------------------------------------------
@@ -409,7 +412,7 @@ def test_kept_entries_follow_carriers_topics_withdrawal_and_base_url(
         nonlocal now
         now += timedelta(minutes=10)
         refresh(config, now=now)
-        assert_current(config, tmp_path, now)
+        assert_current(config, tmp_path)
 
     # A carrier arrives for the archived seed, then leaves its feed and is pruned.
     wire.body = rss(("h", "Harbour Reopens After Storm", now))
@@ -451,7 +454,7 @@ def test_pruned_archived_story_renders_from_its_snapshot(newsroom, tmp_path, htt
     now = T0 + timedelta(days=5)
     refresh(config, now=now)
     assert (config.output_dir / "archive/all/1.atom").read_bytes() == before
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
     # The pruned story's entry is deleted from the keep: the page is rendered from its snapshot.
     with sqlite3.connect(config.database) as db:
         db.execute("delete from entry_fragments")
@@ -519,7 +522,7 @@ def test_story_pruned_again_after_a_killed_pass_shows_its_last_version(
     refresh(config, now=now)
     page = (config.output_dir / "archive/all/1.atom").read_bytes()
     assert b"Wire story NUMBER 0" in page
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
 
 
 def test_seed_copy_withdrawn_leaves_the_records_kept_entry(newsroom, tmp_path):
@@ -537,4 +540,4 @@ def test_seed_copy_withdrawn_leaves_the_records_kept_entry(newsroom, tmp_path):
     refresh(config, now=now)
     assert b"Valley Desk" not in page.read_bytes()
     assert b"Valley Desk" not in (config.output_dir / f"article/{0:016x}.html").read_bytes()
-    assert_current(config, tmp_path, now)
+    assert_current(config, tmp_path)
