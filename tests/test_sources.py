@@ -277,11 +277,11 @@ def test_sources_are_stored_as_they_come_so_few_parsed_feeds_wait_in_memory(
     assert max(waiting) <= 4
 
 
-def parse_or_die(body, source, *args):
+def parse_or_die(job):
     """Runs in a parser process: the source named "Source 3" kills it."""
-    if source.name == "Source 3":
+    if job.source.name == "Source 3":
         os._exit(1)
-    return pipeline._parse_job(body, source, *args)
+    return pipeline._parse_job(job)
 
 
 def test_many_sources_parse_in_processes_and_a_dead_parser_fails_only_its_source(

@@ -790,20 +790,10 @@ class _Parsers:
             self._bodies += 1
             return self._bodies > PARSE_IN_THREADS_FIRST
 
-    def parse(
-        self,
-        body: bytes,
-        source: SourceConfig,
-        url: str,
-        headers: dict[str, str],
-        now: datetime,
-        max_entries: int,
-        preparing: Preparing,
-    ) -> tuple[ParsedFeed, tuple[Prepared, ...]]:
-        job = (_parse_job, body, source, url, headers, now, max_entries, preparing)
+    def parse(self, job: _ParseJob) -> tuple[ParsedFeed, tuple[Prepared, ...]]:
         pool = self._current()
         try:
-            outcome = pool.submit(*job).result()
+            outcome = pool.submit(_parse_job, job).result()
         except BrokenProcessPool:
             self._discard(pool)
             # Every source the dead pool was parsing lands here. Each tries once more
@@ -811,10 +801,10 @@ class _Parsers:
             # a shared retry pool would die again with it and take the others along.
             alone = ProcessPoolExecutor(1, mp_context=self._context())
             try:
-                outcome = alone.submit(*job).result()
+                outcome = alone.submit(_parse_job, job).result()
             except BrokenProcessPool:
                 raise ParseError(
-                    source.name,
+                    job.source.name,
                     "the parser process died on this feed, twice (tried again next pass)",
                 ) from None
             finally:
@@ -822,7 +812,7 @@ class _Parsers:
         if isinstance(outcome[0], ParsedFeed):
             return outcome
         kind, reason = outcome
-        raise (SourceError if kind == "unexpected" else ParseError)(source.name, reason)
+        raise (SourceError if kind == "unexpected" else ParseError)(job.source.name, reason)
 
     @staticmethod
     def _context() -> multiprocessing.context.BaseContext:
@@ -855,28 +845,37 @@ class _Parsers:
             pool.shutdown(cancel_futures=True)
 
 
-def _parse_job(
-    body: bytes,
-    source: SourceConfig,
-    url: str,
-    headers: dict[str, str],
-    now: datetime,
-    max_entries: int,
-    preparing: Preparing,
-) -> tuple[ParsedFeed, tuple[Prepared, ...]] | tuple[str, str]:
-    """Runs in a worker process: parses, then prepares each entry for the store. Our
-    errors do not survive pickling (their args are the formatted message), so a
-    failure comes back as (kind, reason)."""
-    try:
+@dataclass(frozen=True, slots=True)
+class _ParseJob:
+    """One fetched body to parse and prepare for the store, in a fetch thread or (it
+    pickles) in a parser process."""
+
+    body: bytes
+    source: SourceConfig
+    url: str
+    headers: dict[str, str]
+    now: datetime
+    max_entries: int
+    preparing: Preparing
+
+    def run(self) -> tuple[ParsedFeed, tuple[Prepared, ...]]:
         parsed = parse_feed(
-            body, source, url=url, headers=headers, now=now, max_entries=max_entries
-        )
-        # The bodies' plain text has served (topics): not sent back.
-        return replace(parsed, body_texts=()), _prepare_all(parsed, preparing)
+            self.body, self.source, url=self.url, headers=self.headers, now=self.now,
+            max_entries=self.max_entries,
+        )  # fmt: skip
+        # The bodies' plain text has served (topics): not kept, nor sent back.
+        return replace(parsed, body_texts=()), _prepare_all(parsed, self.preparing)
+
+
+def _parse_job(job: _ParseJob) -> tuple[ParsedFeed, tuple[Prepared, ...]] | tuple[str, str]:
+    """Runs in a worker process. Our errors do not survive pickling (their args are
+    the formatted message), so a failure comes back as (kind, reason)."""
+    try:
+        return job.run()
     except SourceError as e:
         return ("parse", e.reason)
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
-        log.exception("%s: unexpected error", source.name)
+        log.exception("%s: unexpected error", job.source.name)
         return ("unexpected", f"unexpected error: {e!r}")
 
 
@@ -899,18 +898,12 @@ def _fetch_and_parse(
         if item.body_sha256 == item.state.body_sha256:
             item.unchanged_body = True  # the server ignores conditional GET: skip the parse
             return
+        job = _ParseJob(body, item.source, item.result.url, dict(item.result.headers), now,
+                        fetcher.settings.max_entries, preparing)  # fmt: skip
         if parsers is not None and parsers.take():
-            headers = dict(item.result.headers)
-            item.parsed, item.prepared = parsers.parse(
-                body, item.source, item.result.url, headers, now, fetcher.settings.max_entries,
-                preparing,
-            )  # fmt: skip
+            item.parsed, item.prepared = parsers.parse(job)
         else:
-            item.parsed = parse_feed(
-                body, item.source, url=item.result.url, headers=item.result.headers, now=now,
-                max_entries=fetcher.settings.max_entries,
-            )  # fmt: skip
-            item.prepared = _prepare_all(item.parsed, preparing)
+            item.parsed, item.prepared = job.run()
     except SourceError as e:
         item.error = e
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
