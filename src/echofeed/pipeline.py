@@ -1239,12 +1239,12 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             fingerprint = archive_fingerprint(config, spec, number, fragments)
             if file_was == file_now and archive_is_current(config.output_dir, relpath, fingerprint):
                 also_unchanged.append(relpath)
-            else:
-                write(relpath, render_fragments(config, spec, fragments, archive_page=number,
-                                                prev_archive=number - 1 or None,
-                                                fingerprint=fingerprint),
-                      durable=False)  # fmt: skip
-            rendered[relpath] = (stamp, f"{fingerprint} {_file_stamp(config, relpath)}")
+            elif write(relpath, render_fragments(config, spec, fragments, archive_page=number,
+                                                 prev_archive=number - 1 or None,
+                                                 fingerprint=fingerprint),
+                       durable=False):  # fmt: skip
+                file_now = _file_stamp(config, relpath)  # only a write moves it
+            rendered[relpath] = (stamp, f"{fingerprint} {file_now}")
         head: list[Story] = []
         if spec.kind == "all":  # index.html shows its latest, whether it is rendered or not
             latest = head = newest_first(store.stories_by_keys(head_keys))
