@@ -159,6 +159,14 @@ def test_parse_retry_after_ignores_nonsense():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: now
 
 
+def test_retry_after_date_is_measured_against_the_servers_own_clock():
+    # A server whose clock runs two hours behind ours asks for one hour: one hour it is.
+    sent, retry = "Wed, 21 Oct 2015 07:00:00 GMT", "Wed, 21 Oct 2015 08:00:00 GMT"
+    assert parse_retry_after(retry, server_date=sent) == 3600.0
+    assert parse_retry_after(retry, server_date="garbage", now=0) > 3600  # falls back to ours
+    assert parse_retry_after(retry, server_date="Wed, 21 Oct 2015 09:00:00 GMT") == 0.0
+
+
 def test_connection_refused_is_a_network_failure():
     url = f"http://127.0.0.1:{closed_port()}/feed"
     with pytest.raises(FetchError, match=r"^Wire: cannot connect") as caught:

@@ -60,21 +60,36 @@ def user_agent(contact_url: str | None = None) -> str:
     return f"echofeed/{__version__} (feed aggregator{contact}) requests/{requests.__version__}"
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds from now: a number, or an HTTP date."""
+def parse_retry_after(
+    value: str | None, now: float | None = None, server_date: str | None = None
+) -> float | None:
+    """Retry-After as seconds from now: a number, or an HTTP date.
+
+    An HTTP date is measured against the response's own Date header when it has a
+    readable one: both come from the server's clock, so a server whose clock is off
+    by an hour still gets the wait it asked for, not one an hour longer or shorter.
+    """
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
         return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    when = _http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+    sent = _http_date(server_date) if server_date else None
+    if sent is not None:
+        return max(0.0, (when - sent).total_seconds())
     now = time.time() if now is None else now
     return max(0.0, when.timestamp() - now)
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 class _HostSlots:
@@ -289,7 +304,9 @@ class Fetcher:
         if status == 304:
             return FetchResult(url, 304, b"", response_headers, moved_to, _validators(response))
         if status >= 400 or status < 200 or status in _REDIRECTS:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(
+                response.headers.get("Retry-After"), server_date=response.headers.get("Date")
+            )
             raise FetchError(
                 source, _status_reason(status, response.reason, url),
                 status=status, retry_after=retry_after,
