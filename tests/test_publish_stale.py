@@ -54,7 +54,7 @@ def fresh(config: Config, tmp_path: Path) -> dict[str, bytes]:
         db.execute("delete from render_stamps")
         db.execute("delete from entry_fragments")
         db.execute("delete from meta where key = 'published'")
-        db.execute("update meta set value = '1' where key = 'content_changed'")
+        db.execute("insert or ignore into publish_pending (key) values ('*')")
     source.close()
     db.close()
     out = work / "feeds"

@@ -387,15 +387,33 @@ class Store:
             ):
                 db[table].create_index(columns, if_not_exists=True)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
-            # A new database has published nothing yet.
-            db["meta"].insert({"key": "content_changed", "value": "1"}, pk="key", ignore=True)
-            for table, events in _CONTENT_TRIGGERS.items():
-                for name, event in events.items():
-                    # The WHEN makes it one write per publish, not one per row written.
+            # The stories written since the last publish, kept by SQLite triggers
+            # whatever code wrote them; '*' stands for everything (a new database
+            # has published nothing yet, or one written by an echofeed that kept
+            # only a flag).
+            if not db["publish_pending"].exists():
+                db.execute("create table publish_pending (key text primary key) without rowid")
+                db.execute("insert into publish_pending (key) values ('*')")
+            for table, events in _OLD_CONTENT_TRIGGERS.items():
+                for name in events:
+                    db.execute(f"drop trigger if exists changed_{table}_{name}")
+            db.execute("delete from meta where key = 'content_changed'")
+            for table, events in _PENDING_TRIGGERS.items():
+                for name, (event, keys) in events.items():
+                    # The WHEN makes a pass that is to publish everything anyway
+                    # (a first ingest) pay one lookup per row written, not an insert.
+                    # Not INSERT OR IGNORE: the statement that fires a trigger imposes
+                    # its own conflict policy (an INSERT OR FAIL would fail on a key
+                    # marked twice).
+                    values = " union ".join(f"select {key} as k" for key in keys)
+                    # Made again on every opening: the code says what they do.
+                    db.execute(f"drop trigger if exists pending_{table}_{name}")
                     db.execute(
-                        f"create trigger if not exists changed_{table}_{name} after {event} "
-                        f"on {table} when (select value from meta where key = 'content_changed') "
-                        "= '0' begin update meta set value = '1' where key = 'content_changed'; end"
+                        f"create trigger pending_{table}_{name} after {event} "
+                        f"on {table} when not exists "
+                        "(select 1 from publish_pending where key = '*') "
+                        f"begin insert into publish_pending (key) select k from ({values}) "
+                        "where k is not null and k not in (select key from publish_pending); end"
                     )
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -423,13 +441,20 @@ class Store:
         archive pages, snapshots and heirs, feed slugs) was written since
         `content_published()`: SQLite triggers say so, whatever wrote it. A re-fetch
         that merely saw a story again leaves it as it was."""
-        rows = self._rows("select value from meta where key = 'content_changed'")
-        return not rows or rows[0]["value"] != "0"
+        return bool(self._rows("select 1 from publish_pending limit 1"))
+
+    def changed_story_keys(self) -> set[str] | None:
+        """The stories whose published form may have changed since
+        `content_published()`: each written one, and the story of record of a copy
+        written (it lists its carriers). None when anything may have: a feed's pages
+        or slugs were written, or nothing was published yet."""
+        keys = {row["key"] for row in self._rows("select key from publish_pending")}
+        return None if "*" in keys else keys
 
     def content_published(self) -> None:
         """Everything stored is published: `content_changed()` is False until the
         next write to what publishing reads."""
-        self.db.conn.execute("update meta set value = '0' where key = 'content_changed'")
+        self.db.conn.execute("delete from publish_pending")
 
     def integrity_check(self) -> str:
         return next(self.db.query("PRAGMA integrity_check"))["integrity_check"]
@@ -852,14 +877,14 @@ class Store:
         for start in range(0, len(wanted), batch):
             yield from self.stories_by_keys(wanted[start : start + batch])
 
-    def seed_stamps(self) -> list[tuple[str, str, str, str]]:
-        """(key, origin_id, section, stamp) of every live seed story of record, each of
-        which gets its own article page; the stamp as in `story_stamps`."""
+    def live_seeds(self) -> list[tuple[str, str, str]]:
+        """(key, origin_id, section) of every live seed story of record, each of which
+        gets its own article page."""
         return [
-            (row["key"], row["origin_id"], row["section"], _stamp(row))
-            for row in self.db.query(
-                f"select s.origin_id, {_STAMP_COLUMNS} from stories s where s.kind = 'seed' "
-                "and s.duplicate_of is null and s.withdrawn = 0 order by s.key"
+            (row["key"], row["origin_id"], row["section"])
+            for row in self._rows(
+                "select key, origin_id, section from stories where kind = 'seed' "
+                "and duplicate_of is null and withdrawn = 0 order by key"
             )
         ]
 
@@ -1114,18 +1139,41 @@ _STAMP_COLUMNS = (
 )
 
 
-# What sets content_changed: table -> trigger name -> event. A story's
-# last_seen (a re-fetch saw it) and headline_key (the dedup index) are never
-# published, so updating only them does not count.
+# What fills publish_pending: table -> trigger name -> (event, keys it marks). A
+# story's last_seen (a re-fetch saw it) and headline_key (the dedup index) are
+# never published, so updating only them does not count. A copy's story of
+# record (its duplicate_of) is marked with it: its carriers are published with it.
+# Frozen pages, heirs and slugs change which stories a feed's pages hold: '*'.
 _STORY_COLUMNS_PUBLISHED = (
     "kind, source, source_name, origin_id, atom_id, headline, byline, section, section_given, "
     "categories, body_html, summary_html, link, content_hash, published, updated, first_seen, "
     "duplicate_of, withdrawn"
 )
-_CONTENT_TRIGGERS = {
-    "stories": {"i": "insert", "d": "delete", "u": f"update of {_STORY_COLUMNS_PUBLISHED}"},
+_PENDING_TRIGGERS: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
+    "stories": {
+        "i": ("insert", ("new.key", "new.duplicate_of")),
+        "d": ("delete", ("old.key", "old.duplicate_of")),
+        "u": (f"update of {_STORY_COLUMNS_PUBLISHED}",
+              ("new.key", "old.key", "new.duplicate_of", "old.duplicate_of")),
+    },
     **{
-        table: {"i": "insert", "d": "delete", "u": "update"}
+        table: {
+            "i": ("insert", ("new.story_key",)),
+            "d": ("delete", ("old.story_key",)),
+            "u": ("update", ("new.story_key", "old.story_key")),
+        }
+        for table in ("story_topics", "archive_snapshots")
+    },
+    **{
+        table: {"i": ("insert", ("'*'",)), "d": ("delete", ("'*'",)), "u": ("update", ("'*'",))}
+        for table in ("archive_pages", "archive_heirs", "feed_slugs")
+    },
+}  # fmt: skip
+# The triggers that set a meta flag before publish_pending: dropped on opening.
+_OLD_CONTENT_TRIGGERS = {
+    "stories": ("i", "d", "u"),
+    **{
+        table: ("i", "d", "u")
         for table in ("story_topics", "archive_pages", "archive_snapshots", "archive_heirs",
                       "feed_slugs")
     },

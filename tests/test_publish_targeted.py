@@ -1,0 +1,168 @@
+"""A pass that stored a few changed stories looks only at the archive pages and
+article pages holding them (and at files not as the last publish left them),
+and its output is still what a publish from scratch gives."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+
+import pytest
+
+from echofeed.config import load_config
+from echofeed.pipeline import refresh
+from echofeed.store import Store
+
+from .conftest import write_seed
+from .test_publish_stale import T0, assert_current, seed_name
+
+
+def key_of(number: int) -> str:
+    return f"seed:{number:016x}"
+
+
+def page_holding(config, key: str) -> set[str]:
+    """The archive pages (relpaths) whose frozen stories include `key`."""
+    with Store(config.database) as store:
+        return {
+            spec_page
+            for feed in store.archived_feeds()
+            for number, keys in enumerate(store.archive_pages(feed), start=1)
+            if key in keys
+            for spec_page in [f"archive/{feed.removesuffix('.atom')}/{number}.atom"]
+        }
+
+
+@pytest.fixture
+def archived_newsroom(newsroom, tmp_path):
+    """Thirty seeds in two sections, two to a page: most of them on frozen pages."""
+    config = load_config(
+        newsroom(entries_per_feed=2, topics={"Harbour": {"keywords": ["harbour"]}})
+    )
+    for n in range(30):
+        headline = f"Harbour story number {n}" if n % 3 == 0 else f"Seed story number {n}"
+        write_seed(tmp_path / "seeds", seed_name(n), headline,
+                   section="World" if n % 2 else "Business")  # fmt: skip
+    refresh(config, now=T0)
+    return config
+
+
+def test_the_store_names_the_stories_written_since_the_last_publish(archived_newsroom):
+    config = archived_newsroom
+    record, other = key_of(3), key_of(4)
+    with Store(config.database) as store:
+        assert store.changed_story_keys() == set()  # the pass published what it stored
+        writes = [
+            (lambda: store.touch(record, T0 + timedelta(hours=1)), set()),  # seen again
+            (lambda: store.set_topics(record, ["Bridges"]), {record}),
+            (lambda: store.set_section(record, "Science"), {record}),
+            (lambda: store.set_updated(record, T0 + timedelta(hours=2)), {record}),
+            # a copy filed under a story of record changes the record's carriers
+            (lambda: store.make_duplicate(other, record), {other, record}),
+        ]
+        for write, marked in writes:
+            with store.transaction():
+                store.content_published()
+                write()
+            assert store.changed_story_keys() == marked
+        # Which stories a feed's pages hold: anything may have changed.
+        with store.transaction():
+            store.content_published()
+            store.freeze_archive_page("all.atom", 99, [record])
+        assert store.changed_story_keys() is None and store.content_changed()
+        with store.transaction():
+            store.content_published()
+        assert store.changed_story_keys() == set() and not store.content_changed()
+
+
+def test_an_edited_archived_story_reads_and_rewrites_only_the_pages_holding_it(
+    archived_newsroom, tmp_path, monkeypatch
+):
+    config = archived_newsroom
+    edited = key_of(3)
+    holding = page_holding(config, edited)
+    assert {"archive/all/", "archive/topic/harbour/"} <= {
+        p.rsplit("/", 1)[0] + "/" for p in holding
+    }
+    with Store(config.database) as store:
+        pages = {
+            f"archive/{feed.removesuffix('.atom')}/{n}.atom": keys
+            for feed in store.archived_feeds()
+            for n, keys in enumerate(store.archive_pages(feed), start=1)
+        }
+    assert len(pages) > 3 * len(holding)  # most pages hold something else
+    stamped: list[str] = []
+    real_story_stamps = Store.story_stamps
+
+    def story_stamps(self, keys):
+        keys = list(keys)
+        stamped.extend(keys)
+        return real_story_stamps(self, keys)
+
+    monkeypatch.setattr(Store, "story_stamps", story_stamps)
+    before = {p: (config.output_dir / p).stat().st_mtime_ns for p in pages}
+    write_seed(tmp_path / "seeds", seed_name(3), "Harbour story number 3", "A corrected paragraph.",
+               section="Business")  # fmt: skip
+    report = refresh(config, now=T0 + timedelta(minutes=10))
+    assert report.counts["updated"] == 1
+    after = {p: (config.output_dir / p).stat().st_mtime_ns for p in pages}
+    assert {p for p in pages if after[p] != before[p]} == holding
+    for relpath in holding:
+        assert b"A corrected paragraph." in (config.output_dir / relpath).read_bytes()
+    # Stamps were read for the pages holding it and the stories of the feeds' heads
+    # and open pages: not for a story found only on frozen pages that do not hold it.
+    held = {k for p in holding for k in pages[p]}
+    unfrozen = {
+        f"seed:{hex_id.decode()}"
+        for feed in config.output_dir.rglob("*.atom")
+        if feed.relative_to(config.output_dir).as_posix() not in pages
+        for hex_id in re.findall(rb"/article/([0-9a-f]{16})\.html</id>", feed.read_bytes())
+    }
+    elsewhere = {k for p, keys in pages.items() if p not in holding for k in keys}
+    assert stamped and not set(stamped) & (elsewhere - held - unfrozen)
+    assert len(set(stamped)) < len({k for keys in pages.values() for k in keys}) / 2
+    monkeypatch.undo()
+    assert_current(config, tmp_path)
+
+
+def test_a_page_holding_no_changed_story_is_still_restored_when_edited_or_deleted(
+    archived_newsroom, tmp_path
+):
+    config = archived_newsroom
+    untouched = sorted(
+        p for p in (config.output_dir / "archive/all").iterdir()
+        if not page_holding(config, key_of(3)) & {f"archive/all/{p.name}"}
+    )  # fmt: skip
+    edited, deleted = untouched[0], untouched[1]
+    original = edited.read_bytes()
+    edited.write_bytes(original.replace(b"Seed story", b"Fake story"))
+    deleted.unlink()
+    # Another story changes, so the pass publishes (and looks only where it must).
+    write_seed(tmp_path / "seeds", seed_name(3), "Harbour story number 3", "A corrected paragraph.",
+               section="Business")  # fmt: skip
+    refresh(config, now=T0 + timedelta(minutes=10))
+    assert edited.read_bytes() == original and deleted.exists()
+    assert_current(config, tmp_path)
+    # Touched to the same size and another mtime: looked at, found whole, left alone.
+    os.utime(edited, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    write_seed(tmp_path / "seeds", seed_name(6), "Harbour story number 6", "Another correction.",
+               section="Business")  # fmt: skip
+    refresh(config, now=T0 + timedelta(minutes=20))
+    assert edited.read_bytes() == original
+    assert_current(config, tmp_path)
+
+
+def test_a_new_section_publishes_its_feed_and_leaves_other_article_pages(
+    archived_newsroom, tmp_path
+):
+    config = archived_newsroom
+    article = config.output_dir / f"article/{1:016x}.html"
+    before = article.read_bytes()
+    write_seed(tmp_path / "seeds", seed_name(40), "A science story arrives", section="Science")
+    refresh(config, now=T0 + timedelta(minutes=10))
+    # The article pages of untouched stories show the feeds of their own section
+    # only, so they stay; the new story's page and every feed's head are right.
+    assert article.read_bytes() == before
+    assert (config.output_dir / "section/science.atom").exists()
+    assert_current(config, tmp_path)
