@@ -1010,21 +1010,6 @@ def plan_feeds_keeping_slugs(
     return specs, warnings
 
 
-def _file_stamp(config: Config, relpath: str) -> str | None:
-    """Size and mtime of a published file: a head feed or an article page edited or
-    deleted by hand (or cut short by a power loss) is rendered again even though its
-    stories did not change."""
-    try:
-        stat = os.stat(config.output_dir / relpath)
-    except OSError:
-        return None
-    return _stat_stamp(stat)
-
-
-def _stat_stamp(stat: os.stat_result) -> str:
-    return f"{stat.st_size} {stat.st_mtime_ns}"
-
-
 def _articles_due(
     config: Config,
     store: Store,
@@ -1217,12 +1202,15 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             (written if changed else unchanged).append(relpath)
         else:
             (also_written if changed else also_unchanged).append(relpath)
+        if changed:  # the listing stays what is on disk, without a second walk
+            stat = os.lstat(config.output_dir / relpath)
+            listing[relpath] = (stat.st_size, stat.st_mtime_ns)
         return changed
 
     def on_disk(relpath: str) -> str | None:
-        """Size and mtime of a published file as the pass found it: a head feed, an
-        archive or article page edited or deleted by hand (or cut short by a power
-        loss) is rendered again even though its stories did not change."""
+        """Size and mtime of a published file (as the pass found it, or as it wrote
+        it): a head feed, an archive or article page edited or deleted by hand (or
+        cut short by a power loss) is rendered again though its stories did not change."""
         size_mtime = listing.get(relpath)
         return f"{size_mtime[0]} {size_mtime[1]}" if size_mtime else None
 
@@ -1280,12 +1268,12 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             fingerprint = archive_fingerprint(config, spec, number, fragments)
             if file_was == file_now and archive_is_current(config.output_dir, relpath, fingerprint):
                 also_unchanged.append(relpath)
-            elif write(relpath, render_fragments(config, spec, fragments, archive_page=number,
-                                                 prev_archive=number - 1 or None,
-                                                 fingerprint=fingerprint),
-                       durable=False):  # fmt: skip
-                file_now = _file_stamp(config, relpath)  # only a write moves it
-            rendered[relpath] = (stamp, f"{fingerprint} {file_now}")
+            else:
+                write(relpath, render_fragments(config, spec, fragments, archive_page=number,
+                                                prev_archive=number - 1 or None,
+                                                fingerprint=fingerprint),
+                      durable=False)  # fmt: skip
+            rendered[relpath] = (stamp, f"{fingerprint} {on_disk(relpath)}")
         head: list[Story] = []
         if spec.kind == "all":  # index.html shows its latest, whether it is rendered or not
             latest = head = newest_first(store.stories_by_keys(head_keys))
@@ -1301,18 +1289,19 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             changed_feeds.append(feed_url(config, spec.relpath))
         if write(spec.json_relpath, render_json_feed(config, spec, head)):
             changed_feeds.append(feed_url(config, spec.json_relpath))
-        rendered.update((p, (stamp, _file_stamp(config, p))) for p in spec.head_relpaths)
+        rendered.update((p, (stamp, on_disk(p))) for p in spec.head_relpaths)
     due = _articles_due(config, store, specs, known, also_unchanged, on_disk, changed)
     for story in store.iter_stories(due):
         relpath = article_relpath(story)
         write(relpath, render_article(config, story, specs), durable=False)
-        rendered[relpath] = (due[story.key], _file_stamp(config, relpath))
+        rendered[relpath] = (due[story.key], on_disk(relpath))
     write("index.html", render_index(config, specs, latest))
     write("index.opml", render_opml(config, specs), feed=True)
     removed = remove_stale(
         config.output_dir,
         {*written, *unchanged, *also_written, *also_unchanged},
         folders=("section", "topic", "archive", "article"),
+        listing=listing,
     )
     published = {*written, *unchanged, *also_written, *also_unchanged}
     entries.flush()
@@ -1323,7 +1312,7 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         store.set_meta("published", json.dumps({
             "inputs": _publish_inputs(config),
             "specs": _specs_digest(specs),
-            "output": listing_digest(output_listing(config.output_dir)),
+            "output": listing_digest(listing),
             "feeds": sorted({*written, *unchanged}),
         }))  # fmt: skip
     pinged: tuple[str, ...] = ()

@@ -599,9 +599,12 @@ def write_if_changed(
     also flushes the new bytes to disk before the rename, so that a power loss
     cannot leave the name on a truncated file; it costs a disk flush per file,
     which is worth it for the documents readers subscribe to, while the archive
-    and article pages (thousands of them in a first pass) are each checked
-    against what the store says they hold on every pass and re-rendered when
-    they do not hold it (see `archive_is_current` and `pipeline._file_stamp`)."""
+    and article pages (thousands of them in a first pass) are each checked on
+    every pass, by size and mtime against what was written, and by content
+    whenever their stories or the config change, and re-rendered when they do
+    not hold what the store says (see `archive_is_current` and
+    `pipeline.publish_all`). A power loss that leaves a renamed file empty or
+    short changes its size."""
     target = safe_output_path(output_dir, relpath)
     link = _symlink_in_output(output_dir, relpath)
     if link is not None:
@@ -693,38 +696,54 @@ def listing_digest(listing: dict[str, tuple[int, int]]) -> str:
     return _digest(sorted(listing.items()))
 
 
-def remove_stale(output_dir: Path, keep: set[str], folders: Iterable[str]) -> tuple[str, ...]:
+def remove_stale(
+    output_dir: Path,
+    keep: set[str],
+    folders: Iterable[str],
+    listing: dict[str, tuple[int, int]] | None = None,
+) -> tuple[str, ...]:
     """Delete what is no longer published under `folders` (a removed topic, its
     JSON twin and archive pages, a withdrawn seed's article page), and the temporary
-    files of a killed write anywhere under output_dir."""
+    files of a killed write anywhere under output_dir.
+
+    `listing`, the files under output_dir as `output_listing` gives them, saves a
+    walk of the folder; the files deleted are taken out of it.
+    """
     managed = tuple(folders)
+    if listing is None:
+        listing = output_listing(output_dir)
     removed: list[str] = []
-    # One bottom-up walk (a pass with nothing to delete runs this over every
-    # published file): temp files anywhere, then stale files and emptied subfolders
-    # (a removed feed's archive) in the managed folders. Symlinks are not followed.
-    for folder, _subfolders, names in os.walk(output_dir, topdown=False):
-        relfolder = Path(folder).relative_to(output_dir).as_posix()
-        top = relfolder.split("/", 1)[0]
-        for name in names:
-            path = Path(folder, name)
-            if is_temp_file_name(name):
-                if not path.is_symlink():
-                    _remove_quietly(path)
-                continue
-            relpath = f"{relfolder}/{name}"
-            if (
-                top in managed
-                and relpath not in keep
-                and path.suffix in _PUBLISHED_SUFFIXES
-                and not path.is_symlink()
-            ):
+    emptied: set[str] = set()
+    for relpath in sorted(listing):
+        folder, _, name = relpath.rpartition("/")
+        path = output_dir / relpath
+        if is_temp_file_name(name):
+            if not path.is_symlink():
                 _remove_quietly(path)
-                removed.append(relpath)
-        if top in managed and "/" in relfolder:
+                del listing[relpath]
+            continue
+        if (
+            folder
+            and folder.split("/", 1)[0] in managed
+            and relpath not in keep
+            and path.suffix in _PUBLISHED_SUFFIXES
+            and not path.is_symlink()
+        ):
+            _remove_quietly(path)
+            del listing[relpath]
+            removed.append(relpath)
+            emptied.add(folder)
+    # A removed feed's archive: its emptied subfolders go, deepest first (never a
+    # managed folder itself). rmdir only succeeds when a folder is empty.
+    while emptied:
+        folder = max(emptied, key=lambda f: f.count("/"))
+        emptied.discard(folder)
+        if "/" in folder:
             try:
-                os.rmdir(folder)  # only succeeds when empty
+                os.rmdir(output_dir / folder)
             except OSError:
-                pass
+                continue
+            emptied.add(folder.rpartition("/")[0])
     return tuple(sorted(removed))
 
 

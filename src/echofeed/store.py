@@ -805,13 +805,13 @@ class Store:
     def archive_pages(self, feed: str) -> list[list[str]]:
         """The frozen pages of `feed` (its relpath), page 1 first, each a list of story keys."""
         pages: list[list[str]] = []
-        for row in self.db.query(
+        for number, key in self.db.conn.execute(
             "select number, story_key from archive_pages where feed = ? order by number, position",
             [feed],
-        ):
-            while len(pages) < row["number"]:
+        ):  # tuples straight from sqlite3: every pass reads every feed's pages
+            while len(pages) < number:
                 pages.append([])
-            pages[row["number"] - 1].append(row["story_key"])
+            pages[number - 1].append(key)
         return pages
 
     def archived_feeds(self) -> set[str]:
@@ -880,13 +880,10 @@ class Store:
     def live_seeds(self) -> list[tuple[str, str, str]]:
         """(key, origin_id, section) of every live seed story of record, each of which
         gets its own article page."""
-        return [
-            (row["key"], row["origin_id"], row["section"])
-            for row in self._rows(
-                "select key, origin_id, section from stories where kind = 'seed' "
-                "and duplicate_of is null and withdrawn = 0 order by key"
-            )
-        ]
+        return self.db.conn.execute(
+            "select key, origin_id, section from stories where kind = 'seed' "
+            "and duplicate_of is null and withdrawn = 0 order by key"
+        ).fetchall()
 
     def story_stamps(self, keys: Iterable[str]) -> dict[str, str]:
         """A short text per story that changes whenever something a page renders of it
@@ -900,10 +897,10 @@ class Store:
         wanted = list(keys)
         stamps: dict[str, str] = {}
         for chunk, marks in _in_chunks(wanted):
-            for row in self.db.query(
+            for row in self.db.conn.execute(
                 f"select {_STAMP_COLUMNS} from stories s where s.key in ({marks})", chunk
             ):
-                stamps[row["key"]] = _stamp(row)
+                stamps[row[0]] = _stamp(row[1:])
             missing = [key for key in chunk if key not in stamps]
             if missing:
                 marks = ",".join("?" * len(missing))
@@ -922,8 +919,10 @@ class Store:
     def render_stamps(self) -> dict[str, tuple[str, str | None]]:
         """relpath -> (stamp, fingerprint) of every page rendered with a stamp."""
         return {
-            row["relpath"]: (row["stamp"], row["fingerprint"])
-            for row in self.db.query("select relpath, stamp, fingerprint from render_stamps")
+            relpath: (stamp, fingerprint)
+            for relpath, stamp, fingerprint in self.db.conn.execute(
+                "select relpath, stamp, fingerprint from render_stamps"
+            )
         }
 
     def put_render_stamps(self, stamps: Mapping[str, tuple[str, str | None]]) -> None:
@@ -1192,13 +1191,9 @@ class StoredFragment:
     entry: bytes | None
 
 
-def _stamp(row: Mapping[str, Any]) -> str:
-    fields = [
-        row["atom_id"], row["content_hash"], row["headline"], row["byline"], row["section"],
-        row["link"], row["source_name"], row["published"], row["updated"], row["withdrawn"],
-        row["topics"], row["carriers"],
-    ]  # fmt: skip
-    return hashlib.sha256(json.dumps(fields).encode("utf-8")).hexdigest()[:32]
+def _stamp(fields: Sequence[Any]) -> str:
+    """The stamp of a story from the _STAMP_COLUMNS after its key, in their order."""
+    return hashlib.sha256(json.dumps(list(fields)).encode("utf-8")).hexdigest()[:32]
 
 
 def _in_chunks(keys: list[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
