@@ -1102,6 +1102,7 @@ class _Entries:
     def __init__(self, config: Config, store: Store, warnings: list[str]) -> None:
         self.config, self.store, self.warnings = config, store, warnings
         self.pending: dict[str, StoredFragment] = {}
+        self._stamps: dict[str, str] = {}  # story stamp -> fragment stamp
 
     def page(
         self, spec: FeedSpec, keys: Sequence[str], story_stamps: dict[str, str]
@@ -1139,8 +1140,7 @@ class _Entries:
     ) -> tuple[dict[str, str], dict[str, EntryFragment | None]]:
         """(key -> stamp its entry must have been rendered from, key -> the entry kept
         under that stamp, None for a story left out of archive pages)."""
-        base_url = self.config.base_url
-        wanted = {k: fragment_stamp(base_url, story_stamps[k]) for k in keys if k in story_stamps}
+        wanted = {k: self._fragment_stamp(story_stamps[k]) for k in keys if k in story_stamps}
         kept = {k: self.pending[k] for k in wanted if k in self.pending}
         kept.update(self.store.entry_fragments(k for k in wanted if k not in kept))
         found: dict[str, EntryFragment | None] = {}
@@ -1152,6 +1152,13 @@ class _Entries:
                 xml = zlib.decompress(stored.entry)
                 found[key] = EntryFragment(key, stored.published, stored.updated, xml)
         return wanted, found
+
+    def _fragment_stamp(self, story_stamp: str) -> str:
+        # A story sits on a page of each of its feeds: its stamp is digested once.
+        stamp = self._stamps.get(story_stamp)
+        if stamp is None:
+            stamp = self._stamps[story_stamp] = fragment_stamp(self.config.base_url, story_stamp)
+        return stamp
 
     def _render(self, spec: FeedSpec, story: Story, wanted: dict[str, str]) -> EntryFragment | None:
         try:
