@@ -716,18 +716,18 @@ def remove_stale(
     emptied: set[str] = set()
     for relpath in sorted(listing):
         folder, _, name = relpath.rpartition("/")
-        path = output_dir / relpath
         if is_temp_file_name(name):
+            path = output_dir / relpath
             if not path.is_symlink():
                 _remove_quietly(path)
                 del listing[relpath]
             continue
         if (
-            folder
+            relpath not in keep
+            and folder
             and folder.split("/", 1)[0] in managed
-            and relpath not in keep
-            and path.suffix in _PUBLISHED_SUFFIXES
-            and not path.is_symlink()
+            and name.endswith(_PUBLISHED_SUFFIXES)
+            and not (path := output_dir / relpath).is_symlink()
         ):
             _remove_quietly(path)
             del listing[relpath]
