@@ -1245,9 +1245,8 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         for number, page_keys in enumerate(pages, start=1):
             relpath = spec.archive_relpath(number)
             if changed is not None and number <= len(frozen) and changed.isdisjoint(page_keys):
-                fingerprint_was, _, file_was = (known.get(relpath, ("", None))[1] or "").partition(
-                    " "
-                )
+                page_was = known.get(relpath, ("", None))[1] or ""
+                fingerprint_was, _, file_was = page_was.partition(" ")
                 if fingerprint_was and file_was == on_disk(relpath):
                     also_unchanged.append(relpath)
                     continue
