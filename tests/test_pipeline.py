@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ from .feedcheck import entries, validate_atom, validate_output
 
 RSS = (DATA / "feeds" / "rss2.xml").read_bytes()
 ATOM = (DATA / "feeds" / "atom10.xml").read_bytes()
+# After every date in those feeds: a pass on a clock behind them would take their
+# dates for implausible future ones and date the entries when first seen instead.
+AFTER_FEEDS = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -72,7 +76,7 @@ def test_rss_and_atom_sources_publish_and_seed_duplicate_once(
             topics={"Venezuela": {"keywords": ["Venezuela", "Maduro", "Caracas"]}},
         )
     )
-    report = refresh(config)
+    report = refresh(config, now=AFTER_FEEDS)
     assert not report.errors, report.summary()
     assert report.counts == {"new": 5, "updated": 0, "duplicate": 1, "unchanged": 0}
     validate_output(tmp_path / "feeds")
