@@ -394,9 +394,13 @@ class Store:
             if not db["publish_pending"].exists():
                 db.execute("create table publish_pending (key text primary key) without rowid")
                 db.execute("insert into publish_pending (key) values ('*')")
+            triggers = dict(
+                db.execute("select name, sql from sqlite_master where type = 'trigger'").fetchall()
+            )
             for table, events in _OLD_CONTENT_TRIGGERS.items():
                 for name in events:
-                    db.execute(f"drop trigger if exists changed_{table}_{name}")
+                    if f"changed_{table}_{name}" in triggers:
+                        db.execute(f"drop trigger changed_{table}_{name}")
             db.execute("delete from meta where key = 'content_changed'")
             for table, events in _PENDING_TRIGGERS.items():
                 for name, (event, keys) in events.items():
@@ -406,15 +410,18 @@ class Store:
                     # its own conflict policy (an INSERT OR FAIL would fail on a key
                     # marked twice).
                     values = " union ".join(f"select {key} as k" for key in keys)
-                    # Made again on every opening: the code says what they do.
-                    db.execute(f"drop trigger if exists pending_{table}_{name}")
-                    db.execute(
-                        f"create trigger pending_{table}_{name} after {event} "
+                    trigger = f"pending_{table}_{name}"
+                    sql = (
+                        f"CREATE TRIGGER {trigger} after {event} "
                         f"on {table} when not exists "
                         "(select 1 from publish_pending where key = '*') "
                         f"begin insert into publish_pending (key) select k from ({values}) "
                         "where k is not null and k not in (select key from publish_pending); end"
                     )
+                    # Made again when the code says otherwise than the database.
+                    if triggers.get(trigger) != sql:
+                        db.execute(f"drop trigger if exists {trigger}")
+                        db.execute(sql)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """The rows of one read, as dicts, straight from sqlite3: for the reads done for
