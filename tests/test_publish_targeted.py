@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -166,3 +167,29 @@ def test_a_new_section_publishes_its_feed_and_leaves_other_article_pages(
     assert article.read_bytes() == before
     assert (config.output_dir / "section/science.atom").exists()
     assert_current(config, tmp_path)
+
+
+def test_a_database_from_before_publish_pending_publishes_everything_once(
+    archived_newsroom, tmp_path
+):
+    config = archived_newsroom
+    with sqlite3.connect(config.database) as db:  # as the echofeed before it left it
+        for (name,) in db.execute("select name from sqlite_master where name like 'pending_%'"):
+            db.execute(f"drop trigger {name}")
+        db.execute("drop table publish_pending")
+        db.execute("insert into meta (key, value) values ('content_changed', '0')")
+        db.execute(
+            "create trigger changed_stories_u after update on stories begin "
+            "update meta set value = '1' where key = 'content_changed'; end"
+        )
+    db.close()
+    with Store(config.database) as store:
+        assert store.changed_story_keys() is None  # nothing known: everything
+        names = {n for (n,) in store.db.conn.execute("select name from sqlite_master")}
+        assert "changed_stories_u" not in names and "pending_stories_u" in names
+        assert store.get_meta("content_changed") is None
+    (config.output_dir / "archive/all/1.atom").write_bytes(b"stale")
+    refresh(config, now=T0 + timedelta(minutes=10))
+    assert_current(config, tmp_path)
+    with Store(config.database) as store:
+        assert store.changed_story_keys() == set()
