@@ -1204,15 +1204,15 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
     changed_feeds: list[str] = []
 
     def write(relpath: str, content: bytes, *, feed: bool = False, durable: bool = True) -> bool:
-        changed = write_if_changed(config.output_dir, relpath, content, durable=durable)
+        wrote = write_if_changed(config.output_dir, relpath, content, durable=durable)
         if feed:
-            (written if changed else unchanged).append(relpath)
+            (written if wrote else unchanged).append(relpath)
         else:
-            (also_written if changed else also_unchanged).append(relpath)
-        if changed:  # the listing stays what is on disk, without a second walk
+            (also_written if wrote else also_unchanged).append(relpath)
+        if wrote:  # the listing stays what is on disk, without a second walk
             stat = os.lstat(config.output_dir / relpath)
             listing[relpath] = (stat.st_size, stat.st_mtime_ns)
-        return changed
+        return wrote
 
     def on_disk(relpath: str) -> str | None:
         """Size and mtime of a published file (as the pass found it, or as it wrote

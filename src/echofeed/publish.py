@@ -700,18 +700,17 @@ def remove_stale(
     output_dir: Path,
     keep: set[str],
     folders: Iterable[str],
-    listing: dict[str, tuple[int, int]] | None = None,
+    listing: dict[str, tuple[int, int]],
 ) -> tuple[str, ...]:
     """Delete what is no longer published under `folders` (a removed topic, its
     JSON twin and archive pages, a withdrawn seed's article page), and the temporary
     files of a killed write anywhere under output_dir.
 
-    `listing`, the files under output_dir as `output_listing` gives them, saves a
-    walk of the folder; the files deleted are taken out of it.
+    `listing` is the files under output_dir as `output_listing` gives them (kept up
+    to date by the pass: no second walk of thousands of pages); the files deleted
+    are taken out of it.
     """
     managed = tuple(folders)
-    if listing is None:
-        listing = output_listing(output_dir)
     removed: list[str] = []
     emptied: set[str] = set()
     for relpath in sorted(listing):
