@@ -1010,6 +1010,16 @@ def plan_feeds_keeping_slugs(
     return specs, warnings
 
 
+def _archive_record(known: dict[str, tuple[str, str | None]], relpath: str) -> tuple[str, str, str]:
+    """(stamp, fingerprint, file's "size mtime") an archive page was last written
+    with; empty strings for a page never recorded. Its fingerprint, then its file's
+    size and mtime: a page edited by hand between its fingerprint comment and its
+    closing tag is rendered again."""
+    stamp, page = known.get(relpath, ("", None))
+    fingerprint, _, file = (page or "").partition(" ")
+    return stamp, fingerprint, file
+
+
 def _articles_due(
     config: Config,
     store: Store,
@@ -1245,8 +1255,7 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         for number, page_keys in enumerate(pages, start=1):
             relpath = spec.archive_relpath(number)
             if changed is not None and number <= len(frozen) and changed.isdisjoint(page_keys):
-                page_was = known.get(relpath, ("", None))[1] or ""
-                fingerprint_was, _, file_was = page_was.partition(" ")
+                _, fingerprint_was, file_was = _archive_record(known, relpath)
                 if fingerprint_was and file_was == on_disk(relpath):
                     also_unchanged.append(relpath)
                     continue
@@ -1257,10 +1266,7 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         for number, page_keys in due_pages:
             relpath = spec.archive_relpath(number)
             stamp = archive_stamp(config, spec, number, [story_stamps.get(k) for k in page_keys])
-            stamp_was, page_was = known.get(relpath, ("", None))
-            # The page's fingerprint, then its file's size and mtime: a page edited by
-            # hand between its fingerprint comment and its closing tag is rendered again.
-            fingerprint_was, _, file_was = (page_was or "").partition(" ")
+            stamp_was, fingerprint_was, file_was = _archive_record(known, relpath)
             file_now = on_disk(relpath)
             if (
                 stamp == stamp_was
