@@ -3,6 +3,7 @@ database, backoff and recovery, outages, hostile feeds, and `echofeed status`.""
 
 from __future__ import annotations
 
+import concurrent.futures.process
 import email.utils
 import os
 import socket
@@ -316,13 +317,14 @@ def test_a_pass_where_one_of_many_feeds_changed_parses_it_without_starting_proce
 ):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     started: list[int] = []
-    real_pool = pipeline.ProcessPoolExecutor
+    real_pool = concurrent.futures.process.ProcessPoolExecutor
 
     def counted_pool(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         started.append(1)
         return real_pool(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "ProcessPoolExecutor", counted_pool)
+    # pipeline imports the pool where it starts one (not at import time).
+    monkeypatch.setattr(concurrent.futures.process, "ProcessPoolExecutor", counted_pool)
     count = pipeline.PARSE_PROCESSES_FROM
     bodies = {i: RSS.replace(b"<guid", f"<category>feed {i}</category><guid".encode())
               for i in range(count)}  # fmt: skip

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import threading
 import time
@@ -19,14 +18,13 @@ import uuid
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import __version__, dedup
@@ -68,6 +66,10 @@ from .seeds import SeedFile, parse_seed, stat_seed_files
 from .store import MayExist, SeedFileState, SourceState, Store, StoredEntry, StoredFragment
 from .topics import SlugBook, Sorter, topic_text
 from .websub import ping_hub
+
+if TYPE_CHECKING:
+    import multiprocessing.context
+    from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -776,6 +778,9 @@ class _Parsers:
     pool: it is replaced, and each source it was parsing is tried once more in a
     process of its own, so the one that killed it ends with a ParseError naming it
     and the others parse.
+
+    multiprocessing and the process pool are imported on the first body sent to
+    a process: a pass whose sources all answer 304 has no use for them.
     """
 
     def __init__(self, workers: int) -> None:
@@ -792,6 +797,8 @@ class _Parsers:
             return self._bodies > PARSE_IN_THREADS_FIRST
 
     def parse(self, job: _ParseJob) -> tuple[ParsedFeed, tuple[Prepared, ...]]:
+        from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
+
         pool = self._current()
         try:
             outcome = pool.submit(_parse_job, job).result()
@@ -817,6 +824,8 @@ class _Parsers:
 
     @staticmethod
     def _context() -> multiprocessing.context.BaseContext:
+        import multiprocessing
+
         methods = multiprocessing.get_all_start_methods()
         # Not fork: this process runs threads. The fork server imports the main
         # script and the parser once, and forks each worker from itself with
@@ -828,6 +837,8 @@ class _Parsers:
         return context
 
     def _current(self) -> ProcessPoolExecutor:
+        from concurrent.futures.process import ProcessPoolExecutor
+
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self._workers, mp_context=self._context())
