@@ -1,0 +1,79 @@
+"""What a pass loads: a pass that finds nothing changed imports no library it does
+not use (feedgen, the process pool), and numpy/pandas, which sqlite-utils would
+import when installed, are never imported for it; code imported later still gets
+them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import write_seed
+
+# Stand-ins for numpy and pandas: importing one leaves a mark in a file.
+FAKE_MODULE = """
+import os
+with open(os.environ["IMPORTED_LOG"], "a", encoding="utf-8") as log:
+    log.write(__name__ + "\\n")
+
+def __getattr__(name):  # np.int8 and the like, for sqlite-utils' type table
+    return type(name, (), {})
+"""
+
+# One `echofeed refresh` through the CLI, then what the process had imported.
+PASS = """
+import json, sys
+from echofeed.cli import cli
+try:
+    cli(["--config", sys.argv[1], "refresh"], standalone_mode=False)
+finally:
+    loaded = sorted(m for m in ("feedgen", "concurrent.futures.process", "multiprocessing")
+                    if m in sys.modules)
+    print(json.dumps(loaded))
+"""
+
+
+def run_pass(tmp_path: Path, config: Path, *extra: str) -> tuple[list[str], list[str]]:
+    """(the modules of interest the pass imported, the fake modules that were imported)."""
+    fakes = tmp_path / "fakes"
+    fakes.mkdir(exist_ok=True)
+    for name in ("numpy", "pandas"):
+        (fakes / f"{name}.py").write_text(FAKE_MODULE, encoding="utf-8")
+    log = tmp_path / "imported.log"
+    log.unlink(missing_ok=True)
+    src = Path(__file__).parent.parent / "src"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(fakes), str(src), os.environ.get("PYTHONPATH", "")]),
+        "IMPORTED_LOG": str(log),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PASS + "\n".join(extra), str(config)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    fakes_imported = log.read_text("utf-8").split() if log.exists() else []
+    return loaded, fakes_imported
+
+
+def test_a_pass_with_nothing_changed_loads_neither_feedgen_nor_the_process_pool(newsroom, tmp_path):
+    config = newsroom()
+    write_seed(tmp_path / "seeds", "a.txt", "Harbour reopens after storm")
+    first, fakes = run_pass(tmp_path, config)
+    assert "feedgen" in first  # it published: the stand-in would not do
+    assert (tmp_path / "feeds" / "all.atom").is_file()
+    again, fakes_again = run_pass(tmp_path, config)
+    assert again == []
+    assert fakes == fakes_again == []
+
+
+def test_numpy_and_pandas_are_hidden_from_sqlite_utils_only(newsroom, tmp_path):
+    config = newsroom()
+    write_seed(tmp_path / "seeds", "a.txt", "Harbour reopens after storm")
+    # The pass imported neither (see above); code that imports them after it gets them.
+    _, fakes = run_pass(tmp_path, config, "import numpy, pandas")
+    assert sorted(fakes) == ["numpy", "pandas"]
