@@ -515,7 +515,7 @@ def ingest_seeds(
     seen_ids: dict[str, str] = {}
     with store.transaction():
         for seed_file in files:
-            name = seed_file.path.name
+            name = seed_file.name
             if seed_file.seed_id in seen_ids:
                 error = SeedError(
                     seed_file.path, None,
@@ -568,7 +568,7 @@ def ingest_seeds(
                 now,
             )  # fmt: skip
         report.withdrawn = len(store.withdraw_seeds_except(present_ids, now))
-        store.forget_seed_files_except({f.path.name for f in (*files, *deferred)})
+        store.forget_seed_files_except({f.name for f in (*files, *deferred)})
 
 
 # Names already reported as "not a seed", per folder: the daemon lists each
@@ -611,7 +611,7 @@ def _reject_seed(
         )
     report.seed_errors.append(error)
     store.put_seed_file(
-        SeedFileState(seed_file.path.name, seed_file.seed_id, seed_file.size, seed_file.mtime_ns,
+        SeedFileState(seed_file.name, seed_file.seed_id, seed_file.size, seed_file.mtime_ns,
                       digest, "rejected", error.reason, error.line),
         now,
     )  # fmt: skip
@@ -652,8 +652,8 @@ def wait_until_quiet(
         return tuple(files), ()
     newest = max(f.mtime_ns for f in young)
     time.sleep(max(0.0, min(quiet_seconds, (newest + quiet_ns - wall_now) / 1e9)))
-    young_paths = {f.path for f in young}
-    ready = [f for f in files if f.path not in young_paths]
+    young_names = {f.name for f in young}
+    ready = [f for f in files if f.name not in young_names]
     deferred = []
     for seed_file in young:
         try:
@@ -664,7 +664,7 @@ def wait_until_quiet(
             ready.append(seed_file)
         else:
             deferred.append(seed_file)
-    ready.sort(key=lambda f: f.path.name)
+    ready.sort(key=lambda f: f.name)
     return tuple(ready), tuple(deferred)
 
 

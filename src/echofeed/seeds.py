@@ -99,10 +99,17 @@ _CONTROLS_ALLOWED_PER_100 = 1
 class SeedFile:
     """A file in the seeds folder that is named like a seed."""
 
-    path: Path
+    folder: Path
+    name: str
     seed_id: str  # the 16 hex digits, lowercase
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        # Made when the file is read or named in an error, not for every file of
+        # the listing: a Path each cost a pass over 10,000 unchanged seeds a sixth.
+        return self.folder / self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +156,8 @@ def stat_seed_files(seeds_dir: Path) -> tuple[tuple[SeedFile, ...], tuple[str, .
                 stat = item.stat()
             except OSError:
                 continue  # vanished between listing and stat: gone, not broken
-            seeds.append(SeedFile(Path(item.path), seed_id, stat.st_size, stat.st_mtime_ns))
-    seeds.sort(key=lambda s: s.path.name)
+            seeds.append(SeedFile(seeds_dir, item.name, seed_id, stat.st_size, stat.st_mtime_ns))
+    seeds.sort(key=lambda s: s.name)
     return tuple(seeds), tuple(sorted(skipped))
 
 

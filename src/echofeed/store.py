@@ -680,10 +680,10 @@ class Store:
 
     def withdraw_seeds_except(self, present_ids: set[str], when: datetime) -> list[str]:
         """Withdraw every seed story whose file is gone; return their keys."""
-        live = self.db.query(
+        live = self.db.conn.execute(
             "select key, origin_id from stories where kind = 'seed' and withdrawn = 0"
-        )
-        gone = [row["key"] for row in live if row["origin_id"] not in present_ids]
+        )  # tuples straight from sqlite3: every pass reads every live seed
+        gone = [key for key, origin_id in live if origin_id not in present_ids]
         for key in gone:
             self.db.execute(
                 "update stories set withdrawn = 1, updated = ? where key = ?", [to_text(when), key]
@@ -1048,17 +1048,10 @@ class Store:
 
     def seed_file_states(self) -> dict[str, SeedFileState]:
         return {
-            row["name"]: SeedFileState(
-                row["name"],
-                row["seed_id"],
-                row["size"],
-                row["mtime_ns"],
-                row["sha256"],
-                row["status"],
-                row["reason"],
-                row["line"],
-            )  # fmt: skip
-            for row in self.db.query("select * from seed_files")
+            row[0]: SeedFileState(*row)
+            for row in self.db.conn.execute(
+                "select name, seed_id, size, mtime_ns, sha256, status, reason, line from seed_files"
+            )
         }
 
     def put_seed_file(self, state: SeedFileState, checked: datetime) -> None:
@@ -1069,9 +1062,10 @@ class Store:
         )  # fmt: skip
 
     def forget_seed_files_except(self, names: set[str]) -> None:
-        for row in list(self.db.query("select name from seed_files")):
-            if row["name"] not in names:
-                self.db.execute("delete from seed_files where name = ?", [row["name"]])
+        known = [name for (name,) in self.db.conn.execute("select name from seed_files")]
+        self.db.conn.executemany(
+            "delete from seed_files where name = ?", [(n,) for n in known if n not in names]
+        )
 
     def rejected_seeds(self) -> list[SeedFileState]:
         """Seed files rejected on their last reading, by file name."""
