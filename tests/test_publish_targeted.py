@@ -127,6 +127,68 @@ def test_an_edited_archived_story_reads_and_rewrites_only_the_pages_holding_it(
     assert_current(config, tmp_path)
 
 
+def test_an_edited_archived_story_is_spliced_into_its_pages_without_reading_the_others(
+    archived_newsroom, tmp_path, monkeypatch
+):
+    config = archived_newsroom
+    edited = key_of(3)
+    holding = page_holding(config, edited)
+    with Store(config.database) as store:
+        neighbours = {
+            key
+            for feed in store.archived_feeds()
+            for n, keys in enumerate(store.archive_pages(feed), start=1)
+            if f"archive/{feed.removesuffix('.atom')}/{n}.atom" in holding
+            for key in keys
+        } - {edited}
+    assert neighbours
+    read: list[str] = []
+    real_entry_fragments = Store.entry_fragments
+
+    def entry_fragments(self, keys):
+        keys = list(keys)
+        read.extend(keys)
+        return real_entry_fragments(self, keys)
+
+    monkeypatch.setattr(Store, "entry_fragments", entry_fragments)
+    write_seed(tmp_path / "seeds", seed_name(3), "Harbour story number 3", "A corrected paragraph.",
+               section="Business")  # fmt: skip
+    refresh(config, now=T0 + timedelta(minutes=10))
+    # The other entries of its pages come from the page files; heads and open pages
+    # still read their stories' kept entries.
+    on_heads = {
+        f"seed:{hex_id.decode()}"
+        for feed in config.output_dir.rglob("*.atom")
+        if "archive/" not in feed.relative_to(config.output_dir).as_posix()
+        for hex_id in re.findall(rb"/article/([0-9a-f]{16})\.html</id>", feed.read_bytes())
+    }
+    assert edited in read
+    assert not (set(read) & neighbours) - on_heads
+    monkeypatch.undo()
+    for relpath in holding:
+        assert b"A corrected paragraph." in (config.output_dir / relpath).read_bytes()
+    assert_current(config, tmp_path)
+
+
+def test_a_page_edited_by_hand_to_the_same_size_and_mtime_is_not_spliced(
+    archived_newsroom, tmp_path
+):
+    config = archived_newsroom
+    page = config.output_dir / sorted(page_holding(config, key_of(3)))[0]
+    stat = page.stat()
+    original = page.read_bytes()
+    forged = original.replace(b"Seed story number", b"Fake story number")
+    assert forged != original and len(forged) == len(original)
+    page.write_bytes(forged)
+    os.utime(page, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    write_seed(tmp_path / "seeds", seed_name(3), "Harbour story number 3", "A corrected paragraph.",
+               section="Business")  # fmt: skip
+    refresh(config, now=T0 + timedelta(minutes=10))
+    assert b"Fake story" not in page.read_bytes()
+    assert b"A corrected paragraph." in page.read_bytes()
+    assert_current(config, tmp_path)
+
+
 def test_a_page_holding_no_changed_story_is_still_restored_when_edited_or_deleted(
     archived_newsroom, tmp_path
 ):

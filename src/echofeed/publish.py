@@ -394,6 +394,44 @@ def _entry_updated(story: Story) -> datetime:
 
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"  <entry>"
+# An entry's own elements, at the indentation pretty printing gives them in a
+# page (an author's name is deeper): an entry writes each of these once.
+_ENTRY_ID = re.compile(rb"\n    <id>([^<]*)</id>")
+_ENTRY_DATES = re.compile(rb"\n    <(published|updated)>([^<]+)</(?:published|updated)>")
+
+
+def archive_page_entries(document: bytes) -> list[EntryFragment] | None:
+    """The entries of an archive page as `render_fragments` wrote it, in its order,
+    each dated by its own <published> and <updated> (and with no key: ""); None
+    when the bytes are not such a page.
+
+    An edit of one archived story then rewrites the pages holding it from their
+    files, with its entry in place of the old one, instead of reading back every
+    other story's kept entry: the caller checks the entries against the page's
+    fingerprint first (see `pipeline._Entries.spliced`)."""
+    start = document.find(b"\n" + _ENTRY_START)
+    if start < 0 or not document.endswith(_FEED_END):
+        return None
+    # Text and attributes are escaped, so a line that opens an entry is one.
+    pieces = document[start + 1 : -len(_FEED_END)].split(b"\n" + _ENTRY_START)
+    entries = []
+    for number, piece in enumerate(pieces):
+        xml = piece + b"\n" if number < len(pieces) - 1 else piece
+        xml = xml if number == 0 else _ENTRY_START + xml
+        dates = dict(_ENTRY_DATES.findall(xml))
+        try:
+            published = datetime.fromisoformat(dates[b"published"].decode("ascii"))
+            updated = datetime.fromisoformat(dates[b"updated"].decode("ascii"))
+        except (KeyError, ValueError):
+            return None
+        entries.append(EntryFragment("", published, updated, xml))
+    return entries
+
+
+def entry_id(fragment: EntryFragment) -> bytes | None:
+    """The escaped text of an entry's <id>: the same in every rendering of its story."""
+    match = _ENTRY_ID.search(fragment.xml)
+    return match[1] if match else None
 
 
 def _entry_fragment(base_url: str, story: Story) -> bytes:
