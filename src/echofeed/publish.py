@@ -397,7 +397,7 @@ _ENTRY_START = b"  <entry>"
 # An entry's own elements, at the indentation pretty printing gives them in a
 # page (an author's name is deeper): an entry writes each of these once.
 _ENTRY_ID = re.compile(rb"\n    <id>([^<]*)</id>")
-_ENTRY_DATES = re.compile(rb"\n    <(published|updated)>([^<]+)</(?:published|updated)>")
+_UPDATED, _PUBLISHED = b"\n    <updated>", b"\n    <published>"
 
 
 def archive_page_entries(document: bytes) -> list[EntryFragment] | None:
@@ -418,14 +418,19 @@ def archive_page_entries(document: bytes) -> list[EntryFragment] | None:
     for number, piece in enumerate(pieces):
         xml = piece + b"\n" if number < len(pieces) - 1 else piece
         xml = xml if number == 0 else _ENTRY_START + xml
-        dates = dict(_ENTRY_DATES.findall(xml))
+        # <updated> comes before the body and <published> after it (feedgen's
+        # order): found from either end, the body is not searched.
         try:
-            published = datetime.fromisoformat(dates[b"published"].decode("ascii"))
-            updated = datetime.fromisoformat(dates[b"updated"].decode("ascii"))
-        except (KeyError, ValueError):
+            published = _date_at(xml, xml.rindex(_PUBLISHED) + len(_PUBLISHED))
+            updated = _date_at(xml, xml.index(_UPDATED) + len(_UPDATED))
+        except ValueError:
             return None
         entries.append(EntryFragment("", published, updated, xml))
     return entries
+
+
+def _date_at(xml: bytes, start: int) -> datetime:
+    return datetime.fromisoformat(xml[start : xml.index(b"<", start)].decode("ascii"))
 
 
 def entry_id(fragment: EntryFragment) -> bytes | None:
