@@ -401,7 +401,9 @@ class Store:
                 ("archive_pages", ["story_key"]),
                 ("stories", ["headline_key"]),
                 ("stories", ["duplicate_of", "withdrawn", "published"]),
-                ("stories", ["section"]),
+                # Covers `sections()`, read twice a pass: a scan of every story
+                # before (0.05 s each at 20,000 stories).
+                ("stories", ["section", "first_seen"]),
                 ("stories", ["source"]),
                 ("story_topics", ["topic"]),
                 ("story_signatures", ["story_key"]),
@@ -409,6 +411,7 @@ class Store:
                 ("stories", ["atom_id"]),
             ):
                 db[table].create_index(columns, if_not_exists=True)
+            db.execute("drop index if exists idx_stories_section")  # the one above covers it
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
             # The stories written since the last publish, kept by SQLite triggers
             # whatever code wrote them; '*' stands for everything (a new database
