@@ -1284,6 +1284,15 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         size_mtime = listing.get(relpath)
         return f"{size_mtime[0]} {size_mtime[1]}" if size_mtime else None
 
+    def write_page(
+        spec: FeedSpec, number: int, fragments: list[EntryFragment], fingerprint: str
+    ) -> None:
+        page = render_fragments(
+            config, spec, fragments,
+            archive_page=number, prev_archive=number - 1 or None, fingerprint=fingerprint,
+        )  # fmt: skip
+        write(spec.archive_relpath(number), page, durable=False)
+
     known = store.render_stamps()
     rendered: dict[str, tuple[str, str | None]] = {}
     story_stamps: dict[str, str] = {}  # of this pass, shared by the feeds
@@ -1304,15 +1313,39 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
                 for number, page_keys in enumerate(to_freeze, start=len(frozen) + 1):
                     store.freeze_archive_page(spec.relpath, number, page_keys)
         pages = [*frozen, *to_freeze, *([open_page] if open_page else [])]
-        due_pages = []
+        due_pages, to_splice = [], []
         for number, page_keys in enumerate(pages, start=1):
             relpath = spec.archive_relpath(number)
-            if changed is not None and number <= len(frozen) and changed.isdisjoint(page_keys):
+            if changed is not None and number <= len(frozen):
                 _, fingerprint_was, file_was = _archive_record(known, relpath)
                 if fingerprint_was and file_was == on_disk(relpath):
-                    also_unchanged.append(relpath)
+                    edited = [key for key in page_keys if key in changed]
+                    if edited:
+                        to_splice.append((number, page_keys, fingerprint_was, edited))
+                    else:
+                        also_unchanged.append(relpath)
                     continue
             due_pages.append((number, page_keys))
+        story_stamps.update(store.story_stamps(
+            key for *_, edited in to_splice for key in edited if key not in story_stamps
+        ))  # fmt: skip
+        for number, page_keys, fingerprint_was, edited in to_splice:
+            relpath = spec.archive_relpath(number)
+            fragments = entries.spliced(
+                spec, number, relpath, fingerprint_was, edited, story_stamps
+            )
+            if fragments is None:
+                due_pages.append((number, page_keys))
+                continue
+            fingerprint = archive_fingerprint(config, spec, number, fragments)
+            if fingerprint == fingerprint_was:
+                also_unchanged.append(relpath)  # an edit its entry does not show
+            else:
+                write_page(spec, number, fragments, fingerprint)
+            # The page's stamp is left unknown: it names every story's stamp, and
+            # reading those was most of what the splice saves. A pass that looks at
+            # every page finds the page by its fingerprint as it is.
+            rendered[relpath] = ("", f"{fingerprint} {on_disk(relpath)}")
         unstamped = [k for _, keys in due_pages for k in keys if k not in story_stamps]
         unstamped += [k for k in head_keys if k not in story_stamps]
         story_stamps.update(store.story_stamps(unstamped))
@@ -1329,22 +1362,12 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             ):
                 also_unchanged.append(relpath)
                 continue
-            fragments = None
-            if changed is not None and number <= len(frozen) and file_was == file_now:
-                edited = [key for key in page_keys if key in changed]
-                fragments = entries.spliced(
-                    spec, number, relpath, fingerprint_was, edited, story_stamps
-                )
-            if fragments is None:
-                fragments = entries.page(spec, page_keys, story_stamps)
+            fragments = entries.page(spec, page_keys, story_stamps)
             fingerprint = archive_fingerprint(config, spec, number, fragments)
             if file_was == file_now and archive_is_current(config.output_dir, relpath, fingerprint):
                 also_unchanged.append(relpath)
             else:
-                write(relpath, render_fragments(config, spec, fragments, archive_page=number,
-                                                prev_archive=number - 1 or None,
-                                                fingerprint=fingerprint),
-                      durable=False)  # fmt: skip
+                write_page(spec, number, fragments, fingerprint)
             rendered[relpath] = (stamp, f"{fingerprint} {on_disk(relpath)}")
         head: list[Story] = []
         if spec.kind == "all":  # index.html shows its latest, whether it is rendered or not
