@@ -1150,7 +1150,7 @@ class _Entries:
         spec: FeedSpec,
         number: int,
         relpath: str,
-        fingerprint: str | None,
+        fingerprint: str,
         edited: Sequence[str],
         story_stamps: dict[str, str],
     ) -> list[EntryFragment] | None:
