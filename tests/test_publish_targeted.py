@@ -35,6 +35,20 @@ def page_holding(config, key: str) -> set[str]:
         }
 
 
+def keys_asked_of(monkeypatch: pytest.MonkeyPatch, method: str) -> list[str]:
+    """The story keys the pipeline passes to Store.<method> from now on."""
+    asked: list[str] = []
+    real = getattr(Store, method)
+
+    def recording(self, keys):  # noqa: ANN001, ANN202
+        keys = list(keys)
+        asked.extend(keys)
+        return real(self, keys)
+
+    monkeypatch.setattr(Store, method, recording)
+    return asked
+
+
 @pytest.fixture
 def archived_newsroom(newsroom, tmp_path):
     """Thirty seeds in two sections, two to a page: most of them on frozen pages."""
@@ -93,15 +107,7 @@ def test_an_edited_archived_story_reads_and_rewrites_only_the_pages_holding_it(
             for n, keys in enumerate(store.archive_pages(feed), start=1)
         }
     assert len(pages) > 3 * len(holding)  # most pages hold something else
-    stamped: list[str] = []
-    real_story_stamps = Store.story_stamps
-
-    def story_stamps(self, keys):
-        keys = list(keys)
-        stamped.extend(keys)
-        return real_story_stamps(self, keys)
-
-    monkeypatch.setattr(Store, "story_stamps", story_stamps)
+    stamped = keys_asked_of(monkeypatch, "story_stamps")
     before = {p: (config.output_dir / p).stat().st_mtime_ns for p in pages}
     write_seed(tmp_path / "seeds", seed_name(3), "Harbour story number 3", "A corrected paragraph.",
                section="Business")  # fmt: skip
@@ -142,15 +148,7 @@ def test_an_edited_archived_story_is_spliced_into_its_pages_without_reading_the_
             for key in keys
         } - {edited}
     assert neighbours
-    read: list[str] = []
-    real_entry_fragments = Store.entry_fragments
-
-    def entry_fragments(self, keys):
-        keys = list(keys)
-        read.extend(keys)
-        return real_entry_fragments(self, keys)
-
-    monkeypatch.setattr(Store, "entry_fragments", entry_fragments)
+    read = keys_asked_of(monkeypatch, "entry_fragments")
     write_seed(tmp_path / "seeds", seed_name(3), "Harbour story number 3", "A corrected paragraph.",
                section="Business")  # fmt: skip
     refresh(config, now=T0 + timedelta(minutes=10))
