@@ -404,14 +404,16 @@ class Store:
                 # Covers `sections()`, read twice a pass: a scan of every story
                 # before (0.05 s each at 20,000 stories).
                 ("stories", ["section", "first_seen"]),
-                ("stories", ["source"]),
                 ("story_topics", ["topic"]),
                 ("story_signatures", ["story_key"]),
                 ("stories", ["source", "link"]),
                 ("stories", ["atom_id"]),
             ):
                 db[table].create_index(columns, if_not_exists=True)
-            db.execute("drop index if exists idx_stories_section")  # the one above covers it
+            # Covered by the indexes above (section, first_seen) and (source, link):
+            # one b-tree fewer to update for every story written.
+            db.execute("drop index if exists idx_stories_section")
+            db.execute("drop index if exists idx_stories_source")
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
             # The stories written since the last publish, kept by SQLite triggers
             # whatever code wrote them; '*' stands for everything (a new database
