@@ -853,7 +853,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         "Every refresh is `pipeline.refresh(config)` in a fresh child process on a fresh "
         "folder, with the feeds served by a local HTTP server (own process, ETag/304) on "
-        f"127.0.0.1 and {FETCH_WORKERS} fetch workers.",
+        f"127.0.0.1 and {FETCH_WORKERS} fetch workers. echofeed is byte-compiled before the "
+        "first child starts, as pip compiles an installed package.",
         "",
         "## 1-3. Refresh time, by stage, and what a repeat costs",
         "",
