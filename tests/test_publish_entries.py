@@ -12,7 +12,6 @@ from feedgen.feed import FeedGenerator
 
 from echofeed import publish
 from echofeed.config import load_config
-from echofeed.feedgen_ext import new_feed_generator
 from echofeed.model import SourceLink, Story
 from echofeed.pipeline import refresh
 from echofeed.store import Store
@@ -34,7 +33,7 @@ def whole_feed(monkeypatch: pytest.MonkeyPatch, config, spec, stories, **page) -
             return super().atom_str(*args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(publish, "_feed_generator", lambda: new_feed_generator(WholeFeed))
+        patch.setattr(publish, "FeedGenerator", WholeFeed)
         patch.setattr(publish, "_entry_fragment", lambda base_url, story: b"")
         return publish.render_atom(config, spec, stories, **page)
 

@@ -1,7 +1,6 @@
-"""What a pass loads: a pass that finds nothing changed imports no library it does
-not use (feedgen, the process pool), and numpy/pandas, which sqlite-utils would
-import when installed, are never imported for it; code imported later still gets
-them."""
+"""What a pass loads: a pass that finds nothing changed does not load the process
+pool it parses feeds in, and numpy/pandas, which sqlite-utils would import when
+installed, are never imported for echofeed; code imported later still gets them."""
 
 from __future__ import annotations
 
@@ -11,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import write_seed
+from echofeed.pipeline import PARSE_PROCESSES_FROM
+
+from .conftest import DATA, write_seed
 
 # Stand-ins for numpy and pandas: importing one leaves a mark in a file.
 FAKE_MODULE = """
@@ -25,12 +26,13 @@ def __getattr__(name):  # np.int8 and the like, for sqlite-utils' type table
 
 # One `echofeed refresh` through the CLI, then what the process had imported.
 PASS = """
-import json, sys
+import json, os, sys
 from echofeed.cli import cli
+os.cpu_count = lambda: 2  # the parser processes start on two cores or more
 try:
     cli(["--config", sys.argv[1], "refresh"], standalone_mode=False)
 finally:
-    loaded = sorted(m for m in ("feedgen", "concurrent.futures.process", "multiprocessing")
+    loaded = sorted(m for m in ("concurrent.futures.process", "multiprocessing")
                     if m in sys.modules)
     print(json.dumps(loaded))
 """
@@ -60,11 +62,22 @@ def run_pass(tmp_path: Path, config: Path, *extra: str) -> tuple[list[str], list
     return loaded, fakes_imported
 
 
-def test_a_pass_with_nothing_changed_loads_neither_feedgen_nor_the_process_pool(newsroom, tmp_path):
-    config = newsroom()
+def test_a_pass_with_nothing_changed_loads_no_process_pool_nor_numpy(
+    newsroom, tmp_path, httpserver
+):
+    # Enough sources for the parser processes (pipeline.PARSE_PROCESSES_FROM).
+    body = (DATA / "feeds" / "rss2.xml").read_bytes()
+    for i in range(PARSE_PROCESSES_FROM):
+        httpserver.expect_request(f"/{i}").respond_with_data(
+            body.replace(b"<guid", f"<category>feed {i}</category><guid".encode()),
+            headers={"ETag": f'"{i}"'}, content_type="application/rss+xml",
+        )  # fmt: skip
+    sources = [{"name": f"Wire {i}", "url": httpserver.url_for(f"/{i}")}
+               for i in range(PARSE_PROCESSES_FROM)]  # fmt: skip
+    config = newsroom(sources=sources)
     write_seed(tmp_path / "seeds", "a.txt", "Harbour reopens after storm")
     first, fakes = run_pass(tmp_path, config)
-    assert "feedgen" in first  # it published: the stand-in would not do
+    assert "concurrent.futures.process" in first  # it parsed in processes
     assert (tmp_path / "feeds" / "all.atom").is_file()
     again, fakes_again = run_pass(tmp_path, config)
     assert again == []

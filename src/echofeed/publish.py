@@ -35,9 +35,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 from xml.sax.saxutils import escape as xml_escape
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from . import __version__
@@ -47,11 +49,9 @@ from .model import SourceLink, Story
 from .sanitize import first_paragraph, html_to_text, sanitize_html
 from .topics import SlugBook, Sorter, published_sections
 
-if TYPE_CHECKING:
-    from feedgen.feed import FeedGenerator
-
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR_URI = "https://pypi.org/project/echofeed/"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 # A summary is a teaser: a body that is one giant paragraph (the real seed's
 # is 5,199 characters) is cut at a word boundary, as plain text.
@@ -197,15 +197,42 @@ def newest_first(items: Iterable[DatedT]) -> list[DatedT]:
     return sorted(items, key=lambda s: (s.published, s.key), reverse=True)
 
 
-def _feed_generator() -> FeedGenerator:
-    """A feedgen document with our extension (see feedgen_ext) registered.
+class _FeedExtension(BaseExtension):
+    """Feed-level hook of our feedgen extension: RFC 5005's fh:archive marker,
+    which feedgen has no field for."""
 
-    feedgen and the dateutil it loads are a tenth of echofeed's start-up, and a
-    pass that finds nothing changed writes no document: they are loaded here,
-    on the first document a process writes, not when echofeed is imported."""
-    from .feedgen_ext import new_feed_generator
+    def __init__(self) -> None:
+        self.archive = False
 
-    return new_feed_generator()
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS} if self.archive else {}
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        if self.archive:
+            marker = etree.Element(f"{{{HISTORY_NS}}}archive")
+            # Before the first entry: feed metadata first reads best.
+            first_entry = feed.find("{http://www.w3.org/2005/Atom}entry")
+            if first_entry is not None:
+                first_entry.addprevious(marker)
+            else:
+                feed.append(marker)
+        return feed
+
+
+class _EntryLinks(BaseEntryExtension):
+    """Writes an entry's links. feedgen 1.0's FeedEntry.atom_entry() shadows its loop
+    variable and so drops rel, type and title of every entry link (all would read as
+    rel="alternate", which is invalid Atom for a second link); we write them here."""
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def extend_atom(self, entry: etree._Element) -> etree._Element:
+        namespace = etree.QName(entry).namespace
+        tag = f"{{{namespace}}}link" if namespace else "link"
+        for link in self.links:
+            etree.SubElement(entry, tag, {k: v for k, v in link.items() if v})
+        return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +309,8 @@ def render_fragments(
 ) -> bytes:
     """`render_atom` from entries already rendered, in the order given: an archive
     page whose stories are as they were is assembled without reading them."""
-    fg = _feed_generator()
+    fg = FeedGenerator()
+    fg.register_extension("echofeed", _FeedExtension, _EntryLinks, atom=True, rss=False)
     head_url = feed_url(config, spec.relpath)
     self_url = (
         head_url if archive_page is None else feed_url(config, spec.archive_relpath(archive_page))
@@ -444,7 +472,8 @@ def _entry_fragment(base_url: str, story: Story) -> bytes:
     printing indents by depth alone and an entry declares no namespace of its own,
     so these are the bytes it has in any feed (the caller keeps them: see
     `pipeline._Entries`)."""
-    fg = _feed_generator()
+    fg = FeedGenerator()
+    fg.register_extension("echofeed", _FeedExtension, _EntryLinks, atom=True, rss=False)
     fg.id(base_url)
     fg.title("entry")
     fg.updated(EPOCH)
