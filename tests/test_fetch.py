@@ -226,6 +226,38 @@ def test_a_gzip_bomb_is_cut_after_decompression():
             fetcher(max_bytes=1 << 20, deadline=20).fetch("Wire", base + "/bomb")
 
 
+def test_feeds_of_one_host_share_a_kept_alive_connection_but_not_after_an_unread_body():
+    ports: list[int] = []
+
+    def noting(route):  # noqa: ANN001, ANN202
+        def noted(handler, stopping):  # noqa: ANN001, ANN202
+            ports.append(handler.client_address[1])  # one client port per connection
+            route(handler, stopping)
+
+        return noted
+
+    etag = {"ETag": '"v1"', "Content-Type": "application/rss+xml"}
+
+    def feed(handler, stopping):  # noqa: ANN001, ANN202
+        if handler.headers.get("If-None-Match") == '"v1"':
+            fixed(304, b"", {"ETag": '"v1"'})(handler, stopping)
+        else:
+            fixed(200, RSS, etag)(handler, stopping)
+
+    routes = {"/a": noting(feed), "/b": noting(feed), "/big": noting(fixed(200, b"x" * 5000))}
+    with raw_server(routes) as base:
+        client = fetcher(max_bytes=4000)
+        first = client.fetch("A", base + "/a")
+        assert client.fetch("A", base + "/a", first.validators).status == 304
+        assert client.fetch("B", base + "/b").body == RSS
+        assert len(ports) == 3 and len(set(ports)) == 1  # 200, 304, another feed: one connection
+        with pytest.raises(FetchError, match="over the 4,000 cap"):  # refused unread
+            client.fetch("Big", base + "/big")
+        # The unread body's connection is not handed to the next fetch.
+        assert client.fetch("B", base + "/b").body == RSS
+        assert ports[-1] != ports[0]
+
+
 def test_at_most_per_host_requests_at_once_to_one_host():
     lock, active, peak = threading.Lock(), [0], [0]
     with raw_server({"/feed": counting(active, peak, lock, hold=0.3)}) as base:

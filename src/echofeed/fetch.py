@@ -241,13 +241,22 @@ class Fetcher:
                 with self._host_slots(current):
                     deadline.start()
                     response = self._get(source, current, headers, deadline)
+                    answered = False
                     try:
                         if response.status_code in _REDIRECTS and "Location" in response.headers:
                             permanent = permanent and response.status_code in _PERMANENT
                             current = urljoin(current, response.headers["Location"].strip())
                             continue
-                        return self._finish(source, url, current, response, permanent, deadline)
+                        result = self._finish(source, url, current, response, permanent, deadline)
+                        answered = not deadline.expired.is_set()
+                        return result
                     finally:
+                        if answered:
+                            # Read to its end (a 304 has no body): the connection goes
+                            # back to the pool for the next fetch from this host, as
+                            # requests does once a body is consumed. Closing it made a
+                            # new TCP (and TLS) connection for every fetch.
+                            response.raw.release_conn()
                         response.close()
             raise FetchError(source, f"more than {self.settings.max_redirects} redirects")
         finally:
