@@ -1226,8 +1226,10 @@ class _Entries:
     def _render(self, spec: FeedSpec, story: Story, wanted: dict[str, str]) -> EntryFragment | None:
         try:
             fragment = entry_fragment(self.config.base_url, story)
-        except ValueError as e:  # never kept: it warns on every render of its page
-            self.warnings.append(left_out_warning(spec, story, e))
+        except ValueError as e:  # never kept: it warns on every pass that renders its page
+            warning = left_out_warning(spec, story, e)
+            if warning not in self.warnings:  # once, though a failed splice renders it twice
+                self.warnings.append(warning)
             return None
         if story.key in wanted:
             self.pending[story.key] = StoredFragment(
