@@ -422,6 +422,7 @@ def _entry_updated(story: Story) -> datetime:
 
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"  <entry>"
+_ENTRY_END = b"  </entry>\n"
 # An entry's own elements, at the indentation pretty printing gives them in a
 # page (an author's name is deeper): an entry writes each of these once.
 _ENTRY_ID = re.compile(rb"\n    <id>([^<]*)</id>")
@@ -446,6 +447,8 @@ def archive_page_entries(document: bytes) -> list[EntryFragment] | None:
     for number, piece in enumerate(pieces):
         xml = piece + b"\n" if number < len(pieces) - 1 else piece
         xml = xml if number == 0 else _ENTRY_START + xml
+        if not xml.endswith(_ENTRY_END):
+            return None
         # <updated> comes before the body and <published> after it (feedgen's
         # order): found from either end, the body is not searched.
         try:
