@@ -158,12 +158,23 @@ def parse_fast(body: bytes, headers: Mapping[str, str]) -> FastFeed | None:
 
     `body` is what would be handed to feedparser.parse, `headers` its
     response_headers (with content-location, the base of relative links)."""
+    result = _read(body, headers)
+    return result if isinstance(result, FastFeed) else None
+
+
+def why_declined(body: bytes, headers: Mapping[str, str]) -> str | None:
+    """Why parse_fast declines this body (None: it does not), for tests and diagnosis."""
+    result = _read(body, headers)
+    return None if isinstance(result, FastFeed) else result
+
+
+def _read(body: bytes, headers: Mapping[str, str]) -> FastFeed | str:
     if not _decodes_as_utf8(body, headers):
-        return None
+        return "feedparser would not decode it as UTF-8"
     try:
         return _Reader(_fp(), headers.get("content-location", "")).read(body)
-    except Declined:
-        return None
+    except Declined as e:
+        return str(e)
 
 
 def _decodes_as_utf8(data: bytes, headers: Mapping[str, str]) -> bool:
@@ -260,12 +271,12 @@ class _Reader:
         try:
             root = etree.fromstring(body, parser)
         except etree.XMLSyntaxError as e:
-            raise Declined from e
+            raise Declined("not well-formed: %s" % e) from e
         if len(parser.error_log):
-            raise Declined  # a namespace error, or anything lxml only warned about
+            raise Declined("lxml reported: %s" % parser.error_log[0].message)  # a namespace error, or anything lxml only warned about
         docinfo = root.getroottree().docinfo
         if docinfo.doctype or docinfo.internalDTD is not None or docinfo.xml_version != "1.0":
-            raise Declined
+            raise Declined("a DOCTYPE, or not XML 1.0")
         self._check_namespaces(root)
         if root.tag == "rss":
             self._read_rss(root)
@@ -275,7 +286,7 @@ class _Reader:
             self._walk_feed(root)
             self._leave()
         else:
-            raise Declined
+            raise Declined("root is %s" % root.tag)
         return FastFeed(self.feed_title or "", self.entries)
 
     def _check_namespaces(self, root: etree._Element) -> None:
@@ -286,28 +297,31 @@ class _Reader:
         for el in root.iter(tag=etree.Element):
             for prefix, uri in el.nsmap.items():
                 if bound.setdefault(prefix, uri) != uri:
-                    raise Declined  # a prefix bound to two namespaces
+                    raise Declined("prefix %s bound twice" % prefix)  # a prefix bound to two namespaces
         for prefix, uri in bound.items():
             lower = uri.lower()
             if "backend.userland.com/rss" in lower:
-                raise Declined
+                raise Declined("a userland namespace")
             standard = known.get(lower)
             if standard == "" and uri != ATOM_NS:
-                raise Declined  # RSS 1.0/0.90, Atom 0.3...: feedparser's version changes
+                raise Declined("namespace %s" % uri)  # RSS 1.0/0.90, Atom 0.3...: feedparser's version changes
             if standard is not None:
                 if prefix is not None:
                     known_prefixes.add(prefix.lower())
                     if prefix != standard and prefix.lower() in self.fp.known_prefixes:
-                        raise Declined
+                        raise Declined("prefix %s for %s" % (prefix, uri))
                 continue
             if prefix is None:
-                raise Declined  # an unknown default namespace: feedparser drops it
+                raise Declined("unknown default namespace %s" % uri)  # an unknown default namespace: feedparser drops it
             if uri in self.prefix_of:
-                raise Declined  # one namespace under two prefixes
+                raise Declined("namespace %s under two prefixes" % uri)  # one namespace under two prefixes
             self.prefix_of[uri] = prefix.lower()
+        # feedparser maps an element's prefix once more through the document's
+        # bindings of known namespaces ('a' -> 'atom'...): only harmless when none
+        # of those prefixes is the name it gives another namespace's elements.
         for prefix in self.prefix_of.values():
-            if prefix in self.fp.known_prefixes or prefix in known_prefixes:
-                raise Declined
+            if prefix in known_prefixes:
+                raise Declined("unknown namespace under prefix %s" % prefix)
 
     def _name(self, tag: str) -> tuple[str, bool]:
         """feedparser's name for an element ('title', 'dc_creator', 'yt_videoid'),
@@ -324,7 +338,7 @@ class _Reader:
             if standard is None:
                 prefix = self.prefix_of.get(uri)
                 if prefix is None:
-                    raise Declined
+                    raise Declined("undeclared namespace %s" % uri)
                 name = prefix + "_" + local.lower()
             elif standard == "":
                 name, prefixed = local.lower(), False
@@ -341,7 +355,7 @@ class _Reader:
         for key, value in el.items():
             local = key.rsplit("}", 1)[-1].lower()
             if local in attrs:
-                raise Declined  # two attributes feedparser would collapse into one
+                raise Declined("attribute %s twice" % local)  # two attributes feedparser would collapse into one
             attrs[local] = value.lower() if local in ("rel", "type") else value
         return attrs
 
@@ -371,7 +385,7 @@ class _Reader:
 
     def _text(self, el: etree._Element, xhtml: bool = False) -> str:
         if len(el):
-            raise Declined  # markup or a comment inside a text element
+            raise Declined("markup inside <%s>" % el.tag)  # markup or a comment inside a text element
         text = el.text or ""
         if xhtml and text:
             text = _xml_escape(text)
@@ -389,26 +403,24 @@ class _Reader:
 
     def _content_params(self, attrs: dict[str, str], default: str) -> dict[str, Any]:
         if "mode" in attrs:
-            raise Declined
+            raise Declined("mode attribute")
         kind = _map_content_type(attrs.get("type", default))
         if kind not in _CONTENT_TYPES:
-            raise Declined  # feedparser would try to base64-decode it
+            raise Declined("content type %s" % kind)  # feedparser would try to base64-decode it
         return {"type": kind, "base": self.base}
 
     # -- RSS 2.0 / Atom 1.0 -----------------------------------------------
 
     def _read_rss(self, root: etree._Element) -> None:
-        attrs = self._attrs(root)
-        if not attrs.get("version", "").startswith("2."):
-            raise Declined
-        self._enter(root, attrs)
+        # Every RSS version (feedparser's 'rss091u', 'rss20', 'rss'...) is read alike.
+        self._enter(root)
         channels = [child for child in root if isinstance(child.tag, str)]
         if len(channels) != 1 or channels[0].tag != "channel":
-            raise Declined
+            raise Declined("rss children")
         channel = channels[0]
         channel_attrs = self._attrs(channel)
         if "lastmod" in channel_attrs or "href" in channel_attrs:
-            raise Declined
+            raise Declined("channel attributes")
         self._enter(channel, channel_attrs)
         self._walk_feed(channel)
         self._leave()
@@ -500,16 +512,16 @@ class _Reader:
 
     def _unknown(self, name: str) -> None:
         if name in self.fp.handlers:
-            raise Declined  # feedparser does something with it we do not copy
+            raise Declined("element %s" % name)  # feedparser does something with it we do not copy
         if name in _RESERVED or name in ("item", "entry", "feed", "channel", "rss"):
-            raise Declined
+            raise Declined("element %s" % name)
 
     # -- entries -------------------------------------------------------------
 
     def _read_entry(self, el: etree._Element) -> None:
         attrs = self._attrs(el)
         if set(attrs) - {"base", "lang"}:
-            raise Declined  # rdf:about, CDF href/lastmod
+            raise Declined("entry attributes")  # rdf:about, CDF href/lastmod
         self._enter(el, attrs)
         self.in_textinput = self.in_image = False
         entry: dict[str, Any] = {}
@@ -574,7 +586,7 @@ class _Reader:
 
     def _text_free(self, el: etree._Element) -> None:
         if len(el):
-            raise Declined
+            raise Declined("children of <link>")
 
     def _guid(self, el: etree._Element, attrs: dict[str, str], name: str) -> None:
         self.guid_is_link = attrs.get("ispermalink", "true") == "true"
@@ -647,7 +659,7 @@ class _Reader:
 
     def _keywords(self, el: etree._Element, attrs: dict[str, str], name: str) -> None:
         if attrs:
-            raise Declined  # feedparser then stores the attributes and crashes in its handler
+            raise Declined("keywords attributes")  # feedparser then stores the attributes and crashes in its handler
         output = self._clean(self._text(el))
         scheme = "http://www.itunes.com/" if name == "itunes_keywords" else None
         for term in output.split(","):
@@ -664,7 +676,7 @@ class _Reader:
                 continue
             part = self._name(child.tag)[0]
             if part not in _AUTHOR_PARTS:
-                raise Declined
+                raise Declined("%s in an author" % part)
             child_attrs = self._attrs(child)
             self._enter(child, child_attrs)
             value = self._text(child)
@@ -705,14 +717,35 @@ class _Reader:
             if not isinstance(child.tag, str):
                 continue
             if self._name(child.tag)[0] not in _AUTHOR_PARTS:
-                raise Declined
+                raise Declined("%s in a contributor" % self._name(child.tag)[0])
             self._text(child)
 
     def _source(self, el: etree._Element, attrs: dict[str, str], name: str) -> None:
-        if self.atom:
-            raise Declined
-        self._text(el)
+        # What a <source> holds goes to the entry's 'source'; only its effect on
+        # title_depth (reset, then set by the source's own title) reaches us.
         self.title_depth = -1
+        if not self.atom:
+            self._text(el)
+            return
+        self._walk_children(el, self._source_element)
+
+    def _source_element(self, el: etree._Element) -> None:
+        name = self._name(el.tag)[0]
+        attrs = self._attrs(el)
+        self._enter(el, attrs)
+        if name in _TITLE:
+            params = self._content_params(attrs, "text/plain")
+            value = self._clean(self._text(el, params["type"] == "application/xhtml+xml"))
+            if value and name != "media_title":
+                self.title_depth = self.depth
+        elif name in _OTHER_TEXT:
+            self._text(el)
+        elif name in _FEED_HARMLESS:
+            self._walk_children(el, self._source_element)
+        else:
+            self._unknown(name)
+            self._walk_children(el, self._source_element)
+        self._leave()
 
 
 def _map_content_type(kind: str) -> str:
