@@ -49,6 +49,8 @@ from lxml import etree
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
+# feedparser takes any attribute named base (xml:base, or in any namespace, any case).
+_HAS_BASE_ATTRIBUTE = etree.XPath("boolean(//@*[translate(local-name(), 'BASE', 'base') = 'base'])")
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _XML_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")  # feedparser's own
 _HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
@@ -263,6 +265,8 @@ class _Reader:
         self.names: dict[str, tuple[str, bool]] = {}
         self.prefix_of: dict[str, str] = {}
         self._same_base: dict[str, str] = {}
+        self.fixed_base = False
+        self.dates: dict[str, Any] = {}
 
     # -- document ---------------------------------------------------------
 
@@ -277,7 +281,12 @@ class _Reader:
         docinfo = root.getroottree().docinfo
         if docinfo.doctype or docinfo.internalDTD is not None or docinfo.xml_version != "1.0":
             raise Declined("a DOCTYPE, or not XML 1.0")
-        self._check_namespaces(root)
+        if body.count(b"xmlns") != len(root.nsmap):
+            self._check_namespaces(root)  # declarations below the root, maybe
+        else:
+            self._check_bindings(root.nsmap)
+        if not _HAS_BASE_ATTRIBUTE(root):
+            self._fix_base()
         if root.tag == "rss":
             self._read_rss(root)
         elif root.tag == "{%s}feed" % ATOM_NS:
@@ -291,13 +300,16 @@ class _Reader:
 
     def _check_namespaces(self, root: etree._Element) -> None:
         """Declarations that keep feedparser's element names the obvious ones."""
-        known = self.fp.namespaces
         bound: dict[str | None, str] = {}
-        known_prefixes: set[str] = set()
         for el in root.iter(tag=etree.Element):
             for prefix, uri in el.nsmap.items():
                 if bound.setdefault(prefix, uri) != uri:
-                    raise Declined("prefix %s bound twice" % prefix)  # a prefix bound to two namespaces
+                    raise Declined(f"prefix {prefix} bound to two namespaces")
+        self._check_bindings(bound)
+
+    def _check_bindings(self, bound: Mapping[str | None, str]) -> None:
+        known = self.fp.namespaces
+        known_prefixes: set[str] = set()
         for prefix, uri in bound.items():
             lower = uri.lower()
             if "backend.userland.com/rss" in lower:
@@ -359,8 +371,25 @@ class _Reader:
             attrs[local] = value.lower() if local in ("rel", "type") else value
         return attrs
 
+    def _fix_base(self) -> None:
+        """Without any base attribute, the base stays what feedparser's first
+        element makes of content-location: no need to follow it element by element."""
+        base = self.base
+        for _ in range(3):
+            if not base:
+                break
+            again = self.fp.urls.make_safe_absolute_uri(base, base) or base
+            if again == base:
+                break
+            base = again
+        else:
+            return
+        self.base, self.fixed_base = base, True
+
     def _enter(self, el: etree._Element, attrs: dict[str, str] | None = None) -> None:
         self.depth += 1
+        if self.fixed_base:
+            return
         base_attr = (attrs if attrs is not None else self._attrs(el)).get("base")
         if base_attr:
             if self.base:
@@ -376,6 +405,9 @@ class _Reader:
         self.bases.append(self.base)
 
     def _leave(self) -> None:
+        if self.fixed_base:
+            self.depth -= 1
+            return
         self.bases.pop()
         if self.bases and self.bases[-1]:
             self.base = self.bases[-1]
@@ -640,7 +672,9 @@ class _Reader:
     def _date(self, el: etree._Element, attrs: dict[str, str], name: str) -> None:
         value = self._clean(self._text(el))
         key = "published_parsed" if name in _PUBLISHED else "updated_parsed"
-        self.entry[key] = self.fp.parse_date(value)
+        if value not in self.dates:  # Atom's published and updated are often the same
+            self.dates[value] = self.fp.parse_date(value)
+        self.entry[key] = self.dates[value]
 
     def _category(self, el: etree._Element, attrs: dict[str, str], name: str) -> None:
         if name == "media_category":
