@@ -51,6 +51,11 @@ _XML_NS = "http://www.w3.org/XML/1998/namespace"
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
 # feedparser takes any attribute named base (xml:base, or in any namespace, any case).
 _HAS_BASE_ATTRIBUTE = etree.XPath("boolean(//@*[translate(local-name(), 'BASE', 'base') = 'base'])")
+# feedparser's, for an email address in an author's name (TLDs of 2 to 4 letters).
+_AUTHOR_EMAIL = re.compile(
+    r"(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"
+    r"([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"
+)
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _XML_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")  # feedparser's own
 _HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
@@ -84,9 +89,9 @@ _HARMLESS = frozenset(
 )  # fmt: skip
 # Harmless at the feed level only (they write to the feed's own keys).
 _FEED_HARMLESS = _HARMLESS | frozenset(
-    {"link", "id", "guid", "contributor", "dc_contributor", "itunes_owner", "itunes_name", "itunes_email", "itunes_category",
-     "itunes_keywords", "media_keywords", "width", "height", "email", "name", "uri", "url",
-     "homepage"}
+    {"link", "id", "guid", "contributor", "dc_contributor", "itunes_owner", "itunes_name",
+     "itunes_email", "itunes_category", "itunes_keywords", "media_keywords", "width", "height",
+     "email", "name", "uri", "url", "homepage"}
 ) | _PUBLISHED | _UPDATED | _CATEGORY | _AUTHOR  # fmt: skip
 # Keys an element without a handler must not be stored under (feedparser keeps
 # such an element's text under its name): ours, and those handlers index into.
@@ -275,9 +280,11 @@ class _Reader:
         try:
             root = etree.fromstring(body, parser)
         except etree.XMLSyntaxError as e:
-            raise Declined("not well-formed: %s" % e) from e
+            raise Declined(f"not well-formed: {e}") from e
         if len(parser.error_log):
-            raise Declined("lxml reported: %s" % parser.error_log[0].message)  # a namespace error, or anything lxml only warned about
+            raise Declined(
+                f"lxml reported: {parser.error_log[0].message}"
+            )  # a namespace error, or anything lxml only warned about
         docinfo = root.getroottree().docinfo
         if docinfo.doctype or docinfo.internalDTD is not None or docinfo.xml_version != "1.0":
             raise Declined("a DOCTYPE, or not XML 1.0")
@@ -289,13 +296,13 @@ class _Reader:
             self._fix_base()
         if root.tag == "rss":
             self._read_rss(root)
-        elif root.tag == "{%s}feed" % ATOM_NS:
+        elif root.tag == f"{{{ATOM_NS}}}feed":
             self.atom = True
             self._enter(root)
             self._walk_feed(root)
             self._leave()
         else:
-            raise Declined("root is %s" % root.tag)
+            raise Declined(f"root is {root.tag}")
         return FastFeed(self.feed_title or "", self.entries)
 
     def _check_namespaces(self, root: etree._Element) -> None:
@@ -316,24 +323,27 @@ class _Reader:
                 raise Declined("a userland namespace")
             standard = known.get(lower)
             if standard == "" and uri != ATOM_NS:
-                raise Declined("namespace %s" % uri)  # RSS 1.0/0.90, Atom 0.3...: feedparser's version changes
+                raise Declined(
+                    f"namespace {uri}"
+                )  # RSS 1.0/0.90, Atom 0.3...: feedparser's version changes
             if standard is not None:
                 if prefix is not None:
                     known_prefixes.add(prefix.lower())
                     if prefix != standard and prefix.lower() in self.fp.known_prefixes:
-                        raise Declined("prefix %s for %s" % (prefix, uri))
+                        raise Declined(f"prefix {prefix} for {uri}")
                 continue
-            if prefix is None:
-                raise Declined("unknown default namespace %s" % uri)  # an unknown default namespace: feedparser drops it
             if uri in self.prefix_of:
-                raise Declined("namespace %s under two prefixes" % uri)  # one namespace under two prefixes
-            self.prefix_of[uri] = prefix.lower()
+                raise Declined(f"namespace {uri} under two prefixes")
+            # feedparser names an element of an unknown namespace by its prefix;
+            # as the default namespace, by its local name alone (WordPress's
+            # <post-id xmlns="com-wordpress:feed-additions:1">).
+            self.prefix_of[uri] = prefix.lower() if prefix is not None else ""
         # feedparser maps an element's prefix once more through the document's
         # bindings of known namespaces ('a' -> 'atom'...): only harmless when none
         # of those prefixes is the name it gives another namespace's elements.
         for prefix in self.prefix_of.values():
-            if prefix in known_prefixes:
-                raise Declined("unknown namespace under prefix %s" % prefix)
+            if prefix and prefix in known_prefixes:
+                raise Declined(f"unknown namespace under prefix {prefix}")
 
     def _name(self, tag: str) -> tuple[str, bool]:
         """feedparser's name for an element ('title', 'dc_creator', 'yt_videoid'),
@@ -350,8 +360,11 @@ class _Reader:
             if standard is None:
                 prefix = self.prefix_of.get(uri)
                 if prefix is None:
-                    raise Declined("undeclared namespace %s" % uri)
-                name = prefix + "_" + local.lower()
+                    raise Declined(f"undeclared namespace {uri}")
+                if prefix:
+                    name = prefix + "_" + local.lower()
+                else:
+                    name, prefixed = local.lower(), False
             elif standard == "":
                 name, prefixed = local.lower(), False
             else:
@@ -367,7 +380,9 @@ class _Reader:
         for key, value in el.items():
             local = key.rsplit("}", 1)[-1].lower()
             if local in attrs:
-                raise Declined("attribute %s twice" % local)  # two attributes feedparser would collapse into one
+                raise Declined(
+                    f"attribute {local} twice"
+                )  # two attributes feedparser would collapse into one
             attrs[local] = value.lower() if local in ("rel", "type") else value
         return attrs
 
@@ -417,7 +432,8 @@ class _Reader:
 
     def _text(self, el: etree._Element, xhtml: bool = False) -> str:
         if len(el):
-            raise Declined("markup inside <%s>" % el.tag)  # markup or a comment inside a text element
+            # feedparser would switch to inline XHTML and serialize the markup
+            raise Declined(f"markup or a comment inside <{el.tag}>")
         text = el.text or ""
         if xhtml and text:
             text = _xml_escape(text)
@@ -438,7 +454,7 @@ class _Reader:
             raise Declined("mode attribute")
         kind = _map_content_type(attrs.get("type", default))
         if kind not in _CONTENT_TYPES:
-            raise Declined("content type %s" % kind)  # feedparser would try to base64-decode it
+            raise Declined(f"content type {kind}, which feedparser base64-decodes")
         return {"type": kind, "base": self.base}
 
     # -- RSS 2.0 / Atom 1.0 -----------------------------------------------
@@ -460,7 +476,7 @@ class _Reader:
 
     def _walk_feed(self, parent: etree._Element) -> None:
         """The feed-level children of <channel> or <feed>, in document order."""
-        entry_tag = "{%s}entry" % ATOM_NS if self.atom else "item"
+        entry_tag = f"{{{ATOM_NS}}}entry" if self.atom else "item"
         for el in parent:
             tag = el.tag
             if not isinstance(tag, str):
@@ -544,16 +560,16 @@ class _Reader:
 
     def _unknown(self, name: str) -> None:
         if name in self.fp.handlers:
-            raise Declined("element %s" % name)  # feedparser does something with it we do not copy
+            raise Declined(f"element {name}, which feedparser does more with")
         if name in _RESERVED or name in ("item", "entry", "feed", "channel", "rss"):
-            raise Declined("element %s" % name)
+            raise Declined(f"element {name}, which feedparser keeps under a key we read")
 
     # -- entries -------------------------------------------------------------
 
     def _read_entry(self, el: etree._Element) -> None:
         attrs = self._attrs(el)
         if set(attrs) - {"base", "lang"}:
-            raise Declined("entry attributes")  # rdf:about, CDF href/lastmod
+            raise Declined("entry attributes")  # rdf:about, CDF's href and lastmod
         self._enter(el, attrs)
         self.in_textinput = self.in_image = False
         entry: dict[str, Any] = {}
@@ -693,7 +709,9 @@ class _Reader:
 
     def _keywords(self, el: etree._Element, attrs: dict[str, str], name: str) -> None:
         if attrs:
-            raise Declined("keywords attributes")  # feedparser then stores the attributes and crashes in its handler
+            raise Declined(
+                "keywords attributes"
+            )  # feedparser then stores the attributes and crashes in its handler
         output = self._clean(self._text(el))
         scheme = "http://www.itunes.com/" if name == "itunes_keywords" else None
         for term in output.split(","):
@@ -709,10 +727,15 @@ class _Reader:
                 pieces.append(child.tail or "")
                 continue
             part = self._name(child.tag)[0]
-            if part not in _AUTHOR_PARTS:
-                raise Declined("%s in an author" % part)
             child_attrs = self._attrs(child)
             self._enter(child, child_attrs)
+            if part not in _AUTHOR_PARTS:
+                # Blogger's <gd:image/>: kept under its own name, its tail is the author's.
+                self._unknown(part)
+                self._text(child)
+                self._leave()
+                pieces.append(child.tail or "")
+                continue
             value = self._text(child)
             if part in ("name", "email"):
                 self._save_author(part, value)
@@ -732,6 +755,8 @@ class _Reader:
         self.entry.setdefault("authors", [{}])[-1][key] = value
 
     def _sync_author(self) -> None:
+        """feedparser's _sync_author_detail, quirks included: while the latest author
+        is still empty, it is filled from the name and email found in 'author'."""
         detail = self.entry.get("authors", [{}])[-1]
         if detail:
             name, email = detail.get("name"), detail.get("email")
@@ -741,6 +766,24 @@ class _Reader:
                 self.entry["author"] = name
             elif email:
                 self.entry["author"] = email
+            return
+        author, email = self.entry.get("author"), None
+        if not author:
+            return
+        match = _AUTHOR_EMAIL.search(author)
+        if match:
+            email = match.group(0)
+            author = author.replace(email, "").replace("()", "").replace("<>", "")
+            author = author.replace("&lt;&gt;", "").strip()
+            if author and author[0] == "(":
+                author = author[1:]
+            if author and author[-1] == ")":
+                author = author[:-1]
+            author = author.strip()
+        if author:
+            detail["name"] = author
+        if email:
+            detail["email"] = email
 
     def _contributor(self, el: etree._Element, attrs: dict[str, str], name: str) -> None:
         # Its name, email and uri go to 'contributors' (and a uri to 'href'): unread.
@@ -751,7 +794,7 @@ class _Reader:
             if not isinstance(child.tag, str):
                 continue
             if self._name(child.tag)[0] not in _AUTHOR_PARTS:
-                raise Declined("%s in a contributor" % self._name(child.tag)[0])
+                raise Declined(f"{self._name(child.tag)[0]} in a contributor")
             self._text(child)
 
     def _source(self, el: etree._Element, attrs: dict[str, str], name: str) -> None:
