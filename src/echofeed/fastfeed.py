@@ -142,7 +142,6 @@ class _Feedparser:
         mixin = feedparser.mixin._FeedParserMixin
         self.namespaces = {uri.lower(): prefix for uri, prefix in mixin.namespaces.items()}
         self.known_prefixes = frozenset(p.lower() for p in mixin.namespaces.values() if p)
-        self.can_be_relative = frozenset(mixin.can_be_relative_uri)
         self.looks_like_html = mixin.looks_like_html
         self.parse_date = feedparser.datetimes._parse_date
         self.urljoin = feedparser.urls._urljoin
@@ -281,10 +280,8 @@ class _Reader:
             root = etree.fromstring(body, parser)
         except etree.XMLSyntaxError as e:
             raise Declined(f"not well-formed: {e}") from e
-        if len(parser.error_log):
-            raise Declined(
-                f"lxml reported: {parser.error_log[0].message}"
-            )  # a namespace error, or anything lxml only warned about
+        if len(parser.error_log):  # an unbound prefix, or anything lxml only warned about
+            raise Declined(f"lxml reported: {parser.error_log[0].message}")
         docinfo = root.getroottree().docinfo
         if docinfo.doctype or docinfo.internalDTD is not None or docinfo.xml_version != "1.0":
             raise Declined("a DOCTYPE, or not XML 1.0")
@@ -322,10 +319,8 @@ class _Reader:
             if "backend.userland.com/rss" in lower:
                 raise Declined("a userland namespace")
             standard = known.get(lower)
-            if standard == "" and uri != ATOM_NS:
-                raise Declined(
-                    f"namespace {uri}"
-                )  # RSS 1.0/0.90, Atom 0.3...: feedparser's version changes
+            if standard == "" and uri != ATOM_NS:  # RSS 1.0/0.90, Atom 0.3...: another version
+                raise Declined(f"namespace {uri}")
             if standard is not None:
                 if prefix is not None:
                     known_prefixes.add(prefix.lower())
@@ -379,10 +374,8 @@ class _Reader:
         attrs: dict[str, str] = {}
         for key, value in el.items():
             local = key.rsplit("}", 1)[-1].lower()
-            if local in attrs:
-                raise Declined(
-                    f"attribute {local} twice"
-                )  # two attributes feedparser would collapse into one
+            if local in attrs:  # feedparser would keep one of them
+                raise Declined(f"attribute {local} twice")
             attrs[local] = value.lower() if local in ("rel", "type") else value
         return attrs
 
