@@ -20,14 +20,19 @@ it cannot promise that:
 - the root is not `<rss version="2.x">` with one `<channel>`, nor an Atom 1.0
   `<feed>`; an item/entry sits anywhere else, or carries attributes;
 - a namespace is declared in a way that makes feedparser's element names differ
-  from the obvious ones (a prefix bound twice, an unknown namespace under a
-  prefix feedparser knows, RSS 1.0/0.90 namespaces that change its version...);
+  from the obvious ones (a prefix bound to two namespaces, the default one
+  excepted when both are namespaces feedparser knows; one unknown namespace
+  under two prefixes; RSS 1.0/0.90 and Atom 0.3 namespaces, which change its
+  version...);
 - an element feedparser has a handler for is not in the lists below (handled,
   or known to touch none of the fields above); an element it has no handler
   for would be stored under a key those fields use;
-- a text element (title, summary, content...) holds child elements or comments
-  (feedparser would switch it to inline XHTML and serialize it), has a `mode`
-  attribute or a type feedparser would base64-decode;
+- a text element (title, summary, content...) not of type xhtml holds child
+  elements or comments (feedparser would switch it to XHTML, or drop a <div>),
+  or has a `mode` attribute or a type feedparser would base64-decode; inline
+  XHTML is serialized as feedparser does, but declined when it holds an element
+  feedparser has a handler for (it calls the end handler), svg or math, a
+  processing instruction, or a namespaced attribute;
 - an author holds anything but name/email/uri, or an Atom <source> appears.
 
 Elements feedparser has no handler for (wfw:, slash:, feedburner:, sy:, yt:,
@@ -39,7 +44,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
@@ -58,6 +63,7 @@ _AUTHOR_EMAIL = re.compile(
 )
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _XML_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")  # feedparser's own
+_QUOTE = {'"': "&quot;"}
 _HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
 _CONTENT_TYPES = frozenset({"text/plain", "text/html", "application/xhtml+xml"})
 # Codecs that decode an all-ASCII body to the same text as UTF-8 does.
@@ -288,7 +294,7 @@ class _Reader:
         if body.count(b"xmlns") != len(root.nsmap):
             self._check_namespaces(root)  # declarations below the root, maybe
         else:
-            self._check_bindings(root.nsmap)
+            self._check_bindings(root.nsmap.items())
         if not _HAS_BASE_ATTRIBUTE(root):
             self._fix_base()
         if root.tag == "rss":
@@ -305,16 +311,25 @@ class _Reader:
     def _check_namespaces(self, root: etree._Element) -> None:
         """Declarations that keep feedparser's element names the obvious ones."""
         bound: dict[str | None, str] = {}
+        bindings: set[tuple[str | None, str]] = set()
         for el in root.iter(tag=etree.Element):
             for prefix, uri in el.nsmap.items():
                 if bound.setdefault(prefix, uri) != uri:
-                    raise Declined(f"prefix {prefix} bound to two namespaces")
-        self._check_bindings(bound)
+                    # The default namespace may change between namespaces feedparser
+                    # knows (Atom, then XHTML in a <div>): it names elements by
+                    # namespace, not by prefix.
+                    known = self.fp.namespaces
+                    if prefix is not None or uri.lower() not in known:
+                        raise Declined(f"prefix {prefix} bound to two namespaces")
+                    if bound[prefix].lower() not in known:
+                        raise Declined(f"prefix {prefix} bound to two namespaces")
+                bindings.add((prefix, uri))
+        self._check_bindings(bindings)
 
-    def _check_bindings(self, bound: Mapping[str | None, str]) -> None:
+    def _check_bindings(self, bindings: Iterable[tuple[str | None, str]]) -> None:
         known = self.fp.namespaces
         known_prefixes: set[str] = set()
-        for prefix, uri in bound.items():
+        for prefix, uri in bindings:
             lower = uri.lower()
             if "backend.userland.com/rss" in lower:
                 raise Declined("a userland namespace")
@@ -425,12 +440,87 @@ class _Reader:
 
     def _text(self, el: etree._Element, xhtml: bool = False) -> str:
         if len(el):
-            # feedparser would switch to inline XHTML and serialize the markup
+            if xhtml:
+                return self._xhtml(el)
+            # feedparser would switch to inline XHTML (or drop a <div>) and serialize
             raise Declined(f"markup or a comment inside <{el.tag}>")
         text = el.text or ""
         if xhtml and text:
             text = _xml_escape(text)
         return text.strip()
+
+    def _unread_text(self, el: etree._Element, attrs: dict[str, str], default: str) -> None:
+        """A text construct whose value we never read: only inline XHTML may hold markup,
+        and that markup must not end in a feedparser handler."""
+        if len(el):
+            if _map_content_type(attrs.get("type", default)) != "application/xhtml+xml":
+                raise Declined(f"markup or a comment inside <{el.tag}>")
+            self._xhtml(el)
+
+    def _xhtml(self, el: etree._Element) -> str:
+        """Inline XHTML as feedparser serializes it: tags rebuilt from lower-cased local
+        names and attributes, text escaped, comments dropped; in Atom 1.0, a <div>
+        wrapping everything is unwrapped."""
+        pieces: list[str] = []  # feedparser's pieces: each tag, each run of text
+        text_last = False
+
+        def add_text(text: str | None) -> None:
+            nonlocal text_last
+            if text:
+                if text_last:
+                    pieces[-1] += _xml_escape(text)
+                else:
+                    pieces.append(_xml_escape(text))
+                    text_last = True
+
+        def walk(node: etree._Element) -> None:
+            nonlocal text_last
+            add_text(node.text)
+            for child in node:
+                if isinstance(child.tag, str):
+                    name = self._name(child.tag)[0]
+                    local = child.tag.rsplit("}", 1)[-1].lower()
+                    # feedparser calls the end handler of an element it serialized.
+                    if name in self.fp.handlers or local in ("svg", "math"):
+                        raise Declined(f"<{name}> in inline XHTML")
+                    attributes = ""
+                    seen: set[str] = set()
+                    for key, value in child.items():
+                        key = key.lower()
+                        if key[0] == "{" or key in seen:
+                            raise Declined("namespaced or repeated attribute in inline XHTML")
+                        seen.add(key)
+                        if key in ("rel", "type"):
+                            value = value.lower()
+                        attributes += f' {key}="{_xml_escape(value, _QUOTE)}"'
+                    pieces.append(f"<{local}{attributes}>")
+                    text_last = False
+                    walk(child)
+                    pieces.append(f"</{local}>")
+                    text_last = False
+                elif child.tag is not etree.Comment:
+                    raise Declined("a processing instruction in inline XHTML")
+                add_text(child.tail)
+
+        walk(el)
+        if self.atom:
+            while len(pieces) > 1 and not pieces[-1].strip():
+                del pieces[-1]
+            while len(pieces) > 1 and not pieces[0].strip():
+                del pieces[0]
+            first = pieces[0] if pieces else ""
+            if (first == "<div>" or first.startswith("<div ")) and pieces[-1] == "</div>":
+                depth = 0
+                for piece in pieces[:-1]:
+                    if piece.startswith("</"):
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    elif piece.startswith("<") and not piece.endswith("/>"):
+                        depth += 1
+                else:
+                    pieces = pieces[1:-1]
+        return "".join(pieces).strip()
 
     def _clean(self, output: str) -> str:
         if not output.isascii():
@@ -515,16 +605,18 @@ class _Reader:
             # they decide how the entries' descriptions are read.
             context = self._feed_context()
             if context in self.has_summary and not self.has_content:
-                self._content_params(attrs, "text/plain")
+                default = "text/plain"
                 self.has_content = 1  # feedparser reads it as content
             else:
-                self._content_params(attrs, "text/html" if name in _DESCRIPTION else "text/plain")
+                default = "text/html" if name in _DESCRIPTION else "text/plain"
                 if name in _SUMMARY:
                     self.has_summary.add(context)
-            self._text(el)
+            self._content_params(attrs, default)
+            self._unread_text(el, attrs, default)
         elif name in ("content", "content_encoded"):
-            self._content_params(attrs, "text/plain" if name == "content" else "text/html")
-            self._text(el)
+            default = "text/plain" if name == "content" else "text/html"
+            self._content_params(attrs, default)
+            self._unread_text(el, attrs, default)
             self.has_content = 1
             self.has_summary.add(self._feed_context())  # every type we accept is copied
         elif name == "image":
@@ -538,7 +630,7 @@ class _Reader:
             self._walk_children(el, self._feed_element)
             self.in_textinput = False
         elif name in _OTHER_TEXT:
-            self._text(el)
+            self._unread_text(el, attrs, "text/plain")
         elif name in _FEED_HARMLESS:
             self._walk_children(el, self._feed_element)
         else:
@@ -591,7 +683,7 @@ class _Reader:
         if handler is not None:
             handler(self, el, attrs, name)
         elif name in _OTHER_TEXT:
-            self._text(el)
+            self._unread_text(el, attrs, "text/plain")
         elif name in _HARMLESS:
             self._walk_children(el, self._entry_element)
         else:
@@ -809,7 +901,7 @@ class _Reader:
             if value and name != "media_title":
                 self.title_depth = self.depth
         elif name in _OTHER_TEXT:
-            self._text(el)
+            self._unread_text(el, attrs, "text/plain")
         elif name in _FEED_HARMLESS:
             self._walk_children(el, self._source_element)
         else:
