@@ -45,7 +45,6 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
 
@@ -117,13 +116,14 @@ class Declined(Exception):
     """The document is not one the fast path can read exactly like feedparser."""
 
 
-@dataclass(slots=True)
 class FastFeed:
     """What parse.py reads of feedparser's result: the feed title and the entries
     as dicts holding the same keys and values as feedparser's entries."""
 
-    title: str
-    entries: list[dict[str, Any]] = field(default_factory=list)
+    __slots__ = ("title", "entries")
+
+    def __init__(self, title: str, entries: list[dict[str, Any]]) -> None:
+        self.title, self.entries = title, entries
 
 
 class _Feedparser:
