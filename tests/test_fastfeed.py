@@ -91,7 +91,10 @@ def check_same(body: bytes, headers: dict[str, str] = HEADERS) -> bool:
         assert fast.title == slow.feed.get("title", "")
         assert [_fields(e) for e in fast.entries] == [_fields(e) for e in slow.entries]
         assert _parsed(body, headers, fast=True) == _parsed(body, headers, fast=False)
-    # Declined, parse_feed takes the feedparser path whatever FAST_PATH says.
+    else:
+        # Declined on purpose (an unexpected error would be raised here), parse_feed
+        # takes the feedparser path whatever FAST_PATH says.
+        assert fastfeed.why_declined(document, full_headers)
     return fast is not None
 
 
@@ -316,11 +319,12 @@ def test_generated_feeds(document: str, headers: dict[str, str]):
 def test_generated_feeds_are_mostly_accepted():
     accepted = 0
 
-    @settings(max_examples=60, deadline=None, database=None)
+    @settings(max_examples=100, deadline=None, database=None, derandomize=True)
     @given(feeds())
     def count(document: str) -> None:
         nonlocal accepted
         accepted += check_same(document.encode("utf-8"))
 
     count()
-    assert accepted >= 30
+    print(f"generated feeds: {accepted} of 100 accepted")
+    assert accepted >= 40

@@ -43,12 +43,15 @@ handled elements they might contain.
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
 
 from lxml import etree
+
+log = logging.getLogger(__name__)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -170,12 +173,17 @@ def parse_fast(body: bytes, headers: Mapping[str, str]) -> FastFeed | None:
 
     `body` is what would be handed to feedparser.parse, `headers` its
     response_headers (with content-location, the base of relative links)."""
-    result = _read(body, headers)
+    try:
+        result = _read(body, headers)
+    except Exception:  # noqa: BLE001 - a bug here must not cost the feed: feedparser reads it
+        log.warning("fast path failed on a body; feedparser reads it", exc_info=True)
+        return None
     return result if isinstance(result, FastFeed) else None
 
 
 def why_declined(body: bytes, headers: Mapping[str, str]) -> str | None:
-    """Why parse_fast declines this body (None: it does not), for tests and diagnosis."""
+    """Why parse_fast declines this body (None: it does not), for tests and diagnosis;
+    an unexpected error is raised, not hidden."""
     result = _read(body, headers)
     return None if isinstance(result, FastFeed) else result
 
