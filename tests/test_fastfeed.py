@@ -244,11 +244,30 @@ def _element(draw: st.DrawFn, atom: bool, depth: int = 0) -> str:
         f"<x:unknown>{text}</x:unknown>",
         f'<enclosure url="{href}" type="audio/mpeg"/>',
     ]
+    # Elements whose values parse.py never reads: they must not disturb the others.
+    common += [
+        f"<rights>{text}</rights>", f"<itunes:subtitle>{text}</itunes:subtitle>",
+        f"<dc:contributor>{text}</dc:contributor>", f"<media:credit>{text}</media:credit>",
+        f'<itunes:image href="{href}"/>', f"<itunes:explicit>{text}</itunes:explicit>",
+        f"<dcterms:created>{text}</dcterms:created>", f"<dc:language>{text}</dc:language>",
+        f"<dc:publisher>{text}</dc:publisher>", f"<generator>{text}</generator>",
+        f"<dcterms:issued>{text}</dcterms:issued>", f"<lastBuildDate>{text}</lastBuildDate>",
+        f"<managingEditor>{text}</managingEditor>", f"<keywords>{text}</keywords>",
+        f'<media:player url="{href}"/>', f"<x:other a=\"1\">{text}</x:other>",
+    ]  # fmt: skip
     if depth == 0:
         inner = "".join(draw(st.lists(_element(atom, depth + 1), max_size=3)))
         common += [
             f"<media:group>{inner}</media:group>",
             f'<media:content url="/m">{inner}</media:content>',
+        ]
+    if depth == 1:  # the feed level
+        common += [
+            f"<image><title>{text}</title><url>{href}</url><link>{href}</link></image>",
+            f"<textInput><title>{text}</title><description>{text}</description>"
+            f"<name>n</name><link>{href}</link></textInput>",
+            f"<itunes:owner><itunes:name>{text}</itunes:name></itunes:owner>",
+            '<itunes:category text="A"><itunes:category text="B"/></itunes:category>',
         ]
     if atom:
         author = "".join(
@@ -267,6 +286,8 @@ def _element(draw: st.DrawFn, atom: bool, depth: int = 0) -> str:
             f"<updated>{text}</updated>",
             f'<category term="{href}"{_attr("label", draw(st.sampled_from(["", "L"])))}/>',
             f"<source><title>{text}</title><id>x</id></source>",
+            f'<source><author><name>{text}</name></author><link href="{href}"/>'
+            f'<updated>{text}</updated><category term="s"/></source>',
         ]
     else:
         permalink = draw(st.sampled_from(["", "true", "false", "True"]))
