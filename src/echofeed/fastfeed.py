@@ -1,4 +1,4 @@
-"""The fast path for well-formed RSS 2.0 and Atom 1.0: lxml, giving what feedparser gives.
+"""The fast path for well-formed RSS and Atom 1.0: lxml, giving what feedparser gives.
 
 feedparser reads a feed through SAX, with Python code for every element, at a
 few MB/s; lxml builds the tree in C at about 180 MB/s. This module walks that
@@ -17,8 +17,9 @@ it cannot promise that:
   BOM other than UTF-8's, an HTTP charset that differs from the document's);
 - lxml finds the document not well-formed, or reports anything at all, or it
   has a DOCTYPE (so entities are never declared, and never expanded);
-- the root is not `<rss version="2.x">` with one `<channel>`, nor an Atom 1.0
-  `<feed>`; an item/entry sits anywhere else, or carries attributes;
+- the root is not `<rss>` (any version: feedparser reads them alike) with one
+  `<channel>`, nor an Atom 1.0 `<feed>`; an item/entry sits anywhere else, or
+  carries attributes (rdf:about, CDF's href and lastmod);
 - a namespace is declared in a way that makes feedparser's element names differ
   from the obvious ones (a prefix bound to two namespaces, the default one
   excepted when both are namespaces feedparser knows; one unknown namespace
@@ -33,7 +34,8 @@ it cannot promise that:
   XHTML is serialized as feedparser does, but declined when it holds an element
   feedparser has a handler for (it calls the end handler), svg or math, a
   processing instruction, or a namespaced attribute;
-- an author holds anything but name/email/uri, or an Atom <source> appears.
+- an author holds an element with children, or one feedparser has a handler for
+  other than name, email and uri; a contributor anything but those.
 
 Elements feedparser has no handler for (wfw:, slash:, feedburner:, sy:, yt:,
 media:community...) only add keys parse.py never reads, and are walked for the
@@ -54,7 +56,6 @@ from lxml import etree
 log = logging.getLogger(__name__)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
-_XML_NS = "http://www.w3.org/XML/1998/namespace"
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
 # feedparser takes any attribute named base (xml:base, or in any namespace, any case).
 _HAS_BASE_ATTRIBUTE = etree.XPath("boolean(//@*[translate(local-name(), 'BASE', 'base') = 'base'])")

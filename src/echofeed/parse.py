@@ -1,5 +1,9 @@
 """Feed bytes -> normalized Entry records: RSS and Atom through feedparser, JSON Feed here.
 
+Well-formed RSS and Atom 1.0 go through fastfeed first: lxml, giving the values
+feedparser would give for the fields read here, or declining (then feedparser
+reads the body, as for everything else). feedparser is imported on first use.
+
 feedparser is handed the bytes and the response headers (so it sees the HTTP
 charset and content type) and never fetches anything itself. Its own HTML
 sanitizer and relative-URI resolver are off: they cost most of its time, and
@@ -122,8 +126,8 @@ def _looks_like_json(body: bytes, headers: Mapping[str, str]) -> bool:
     return "json" in headers.get("content-type", "").lower()
 
 
-# Well-formed RSS 2.0 and Atom 1.0 are read by fastfeed (lxml), which gives what
-# feedparser would and declines everything else; off, everything goes to feedparser.
+# Well-formed RSS and Atom 1.0 are read by fastfeed (lxml), which gives what
+# feedparser would and declines everything else; off (tests), all goes to feedparser.
 FAST_PATH = True
 
 
