@@ -139,8 +139,21 @@ def test_entities_and_doctypes_go_to_feedparser():
     for name in ("billion-laughs.xml", "xxe-file.rss.in", "xxe-parameter.atom.in"):
         body = (DATA / "hostile" / name).read_bytes()
         assert fastfeed.parse_fast(*_document(body, HEADERS)) is None
-    doctype = b'<?xml version="1.0"?><!DOCTYPE rss><rss version="2.0"><channel/></rss>'
-    assert fastfeed.why_declined(*_document(doctype, HEADERS)) == "a DOCTYPE, or not XML 1.0"
+    doctype = b'<?xml version="1.0"?>\n<!-- c -->\n<!DOCTYPE rss><rss><channel/></rss>'
+    assert fastfeed.why_declined(*_document(doctype, HEADERS)) == "a DOCTYPE"
+
+
+def test_a_doctype_is_declined_before_lxml_reads_it(tmp_path: Path, monkeypatch):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET", encoding="utf-8")
+    body = (DATA / "hostile" / "xxe-parameter.atom.in").read_bytes()
+    body = body.replace(b"@SECRET@", str(secret).encode())
+
+    def no_lxml(*args: object, **kwargs: object) -> None:
+        raise AssertionError("lxml was handed a document with a DOCTYPE")
+
+    monkeypatch.setattr(fastfeed.etree, "fromstring", no_lxml)
+    assert fastfeed.why_declined(*_document(body, HEADERS)) == "a DOCTYPE"
 
 
 @pytest.mark.parametrize(

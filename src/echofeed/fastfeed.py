@@ -56,6 +56,8 @@ from lxml import etree
 log = logging.getLogger(__name__)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+# A DOCTYPE after the XML declaration, comments and processing instructions.
+_DOCTYPE = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.DOTALL)
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
 # feedparser takes any attribute named base (xml:base, or in any namespace, any case).
 _HAS_BASE_ATTRIBUTE = etree.XPath("boolean(//@*[translate(local-name(), 'BASE', 'base') = 'base'])")
@@ -290,6 +292,11 @@ class _Reader:
     # -- document ---------------------------------------------------------
 
     def read(self, body: bytes) -> FastFeed:
+        # Not even handed to lxml: it would read the internal subset, and fetch an
+        # external parameter entity from a file (the network is off) before we
+        # could decline.
+        if _DOCTYPE.match(body):
+            raise Declined("a DOCTYPE")
         parser = _new_parser()
         try:
             root = etree.fromstring(body, parser)
