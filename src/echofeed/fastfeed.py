@@ -57,10 +57,14 @@ log = logging.getLogger(__name__)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 # A DOCTYPE after the XML declaration, comments and processing instructions.
-_DOCTYPE = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.DOTALL)
+# Each part stops at its first end, so a body without one costs a glance.
+_DOCTYPE = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:\s|<\?(?:[^?]|\?(?!>))*\?>|<!--(?:[^-]|-(?!->))*-->)*<!DOCTYPE"
+)
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
 # feedparser takes any attribute named base (xml:base, or in any namespace, any case).
-_HAS_BASE_ATTRIBUTE = etree.XPath("boolean(//@*[translate(local-name(), 'BASE', 'base') = 'base'])")
+# (A string, evaluated per document: a compiled XPath object is not for several threads.)
+_ANY_BASE_ATTRIBUTE = "boolean(//@*[translate(local-name(), 'BASE', 'base') = 'base'])"
 # feedparser's, for an email address in an author's name (TLDs of 2 to 4 letters).
 _AUTHOR_EMAIL = re.compile(
     r"(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"
@@ -311,7 +315,7 @@ class _Reader:
             self._check_namespaces(root)  # declarations below the root, maybe
         else:
             self._check_bindings(root.nsmap.items())
-        if not _HAS_BASE_ATTRIBUTE(root):
+        if not root.xpath(_ANY_BASE_ATTRIBUTE):
             self._fix_base()
         if root.tag == "rss":
             self._read_rss(root)
