@@ -6,8 +6,9 @@ the feeds the fast path accepts, the raw values it hands to parse.py (what
 feedparser's entries hold for the fields we read) must be identical too, which
 is stricter (sanitizing can hide a difference). The corpus: our fixture and
 hostile feeds, the benchmark generator's feeds, realistic real-world-shaped
-feeds (tests/data/realworld), feedparser's own test corpus (BSD-2, its LICENSE
-is in the archive) and hypothesis-made feeds that mix the elements feedparser
+feeds (tests/data/realworld), feedparser's own test corpus (tests/wellformed,
+illformed and entities of kurtmckee/feedparser a22c552; BSD-2, its LICENSE is in the
+archive and beside it) and hypothesis-made feeds that mix the elements feedparser
 has precedence rules for. So that the test cannot pass by declining
 everything, the common shapes must be accepted.
 """
