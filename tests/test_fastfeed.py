@@ -345,7 +345,7 @@ def feeds(draw: st.DrawFn) -> str:
     return f'<rss version="2.0" {NAMESPACES}><channel{base}>{feed_level}{items}</channel></rss>'
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(feeds(), st.sampled_from([HEADERS, {"content-type": "text/xml"}, {}]))
 def test_generated_feeds(document: str, headers: dict[str, str]):
     check_same(document.encode("utf-8"), headers)
