@@ -1,5 +1,9 @@
 """Feed bytes -> normalized Entry records: RSS and Atom through feedparser, JSON Feed here.
 
+Well-formed RSS and Atom 1.0 go through fastfeed first: lxml, giving the values
+feedparser would give for the fields read here, or declining (then feedparser
+reads the body, as for everything else). feedparser is imported on first use.
+
 feedparser is handed the bytes and the response headers (so it sees the HTTP
 charset and content type) and never fetches anything itself. Its own HTML
 sanitizer and relative-URI resolver are off: they cost most of its time, and
@@ -40,9 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
-import feedparser
-import feedparser.mixin
-
+from . import fastfeed
 from .config import FetchConfig, SourceConfig
 from .errors import ParseError
 from .model import Entry
@@ -124,19 +126,37 @@ def _looks_like_json(body: bytes, headers: Mapping[str, str]) -> bool:
     return "json" in headers.get("content-type", "").lower()
 
 
-# Text buffered (see saxreader): tried first, before feedparser's own preference.
-if "echofeed.saxreader" not in feedparser.api.PREFERRED_XML_PARSERS:
-    feedparser.api.PREFERRED_XML_PARSERS.insert(0, "echofeed.saxreader")
-# feedparser resolves the base URI in force against itself at every element (two
-# urljoins each time: an eighth of its parse time). The answer is a function of
-# the two strings alone, so it is remembered.
-_safe_absolute_uri = getattr(feedparser.mixin, "make_safe_absolute_uri", None)
-if _safe_absolute_uri is not None and not hasattr(_safe_absolute_uri, "cache_info"):
-    feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=4096)(_safe_absolute_uri)
+# Well-formed RSS and Atom 1.0 are read by fastfeed (lxml), which gives what
+# feedparser would and declines everything else; off (tests), all goes to feedparser.
+FAST_PATH = True
 
-# Not malformations: a feed served as text/plain or without a content type, or
-# whose declared charset was overridden by the HTTP one, is an ordinary feed.
-_HARMLESS_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+
+@functools.cache
+def _feedparser() -> Any:
+    """feedparser, imported on first use (a pass where every feed answers 304 parses
+    nothing) and patched once."""
+    import feedparser
+    import feedparser.mixin
+
+    # Text buffered (see saxreader): tried first, before feedparser's own preference.
+    if "echofeed.saxreader" not in feedparser.api.PREFERRED_XML_PARSERS:
+        feedparser.api.PREFERRED_XML_PARSERS.insert(0, "echofeed.saxreader")
+    # feedparser resolves the base URI in force against itself at every element (two
+    # urljoins each time: an eighth of its parse time). The answer is a function of
+    # the two strings alone, so it is remembered.
+    safe_absolute_uri = getattr(feedparser.mixin, "make_safe_absolute_uri", None)
+    if safe_absolute_uri is not None and not hasattr(safe_absolute_uri, "cache_info"):
+        feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=4096)(
+            safe_absolute_uri
+        )
+    return feedparser
+
+
+def _harmless_bozo(problem: object) -> bool:
+    # Not malformations: a feed served as text/plain or without a content type, or
+    # whose declared charset was overridden by the HTTP one, is an ordinary feed.
+    feedparser = _feedparser()
+    return isinstance(problem, feedparser.CharacterEncodingOverride | feedparser.NonXMLContentType)
 
 
 def _parse_xml_feed(
@@ -156,29 +176,15 @@ def _parse_xml_feed(
     # An XML declaration must come first: drop whitespace before it (a common
     # slip of templating systems). BOM-prefixed bodies are left to feedparser.
     stripped = body.lstrip(b" \t\r\n")
-    try:
-        parsed = feedparser.parse(
-            _drop_bad_char_refs(stripped if stripped[:1] == b"<" else body),
-            response_headers=headers,
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
-    except Exception as e:  # noqa: BLE001 - feedparser is lenient, but not infallible
-        raise ParseError(source.name, f"feed could not be parsed: {e}") from e
-    if not parsed.get("version") and not parsed.entries:
-        problem = parsed.get("bozo_exception")
-        head = stripped[:512].lower()
-        if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
-            raise ParseError(source.name, f"{url} is an HTML page, not an RSS or Atom feed")
-        detail = f": {problem}" if problem and not isinstance(problem, _HARMLESS_BOZO) else ""
-        raise ParseError(source.name, f"{url} is not an RSS, Atom or JSON feed{detail}")
-    warnings: list[str] = []
-    problem = parsed.get("bozo_exception")
-    if parsed.get("bozo") and parsed.entries and not isinstance(problem, _HARMLESS_BOZO):
-        warnings.append(f"{source.name}: feed is malformed but readable: {problem}")
-    feed_title = plain_text(html_to_text(parsed.feed.get("title", ""))) or source.name
-    dates = [_item_date(item) for item in parsed.entries]
-    kept, cap_warnings = _newest(parsed.entries, dates, max_entries, source)
+    document = _drop_bad_char_refs(stripped if stripped[:1] == b"<" else body)
+    fast = fastfeed.parse_fast(document, headers) if FAST_PATH else None
+    if fast is not None:
+        feed_title, items, warnings = fast.title, fast.entries, []
+    else:
+        feed_title, items, warnings = _feedparser_read(document, stripped, source, url, headers)
+    feed_title = plain_text(html_to_text(feed_title)) or source.name
+    dates = [_item_date(item) for item in items]
+    kept, cap_warnings = _newest(items, dates, max_entries, source)
     warnings += cap_warnings
     entries, body_texts = [], []
     for index, item in kept:
@@ -189,6 +195,29 @@ def _parse_xml_feed(
         entries.append(made[0])
         body_texts.append(made[1])
     return ParsedFeed(feed_title, tuple(entries), tuple(warnings), tuple(body_texts))
+
+
+def _feedparser_read(
+    document: bytes, stripped: bytes, source: SourceConfig, url: str, headers: dict[str, str]
+) -> tuple[str, list[Any], list[str]]:
+    """The feed's title, entries and warnings, as feedparser reads them."""
+    try:
+        parsed = _feedparser().parse(
+            document, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
+    except Exception as e:  # noqa: BLE001 - feedparser is lenient, but not infallible
+        raise ParseError(source.name, f"feed could not be parsed: {e}") from e
+    problem = parsed.get("bozo_exception")
+    if not parsed.get("version") and not parsed.entries:
+        head = stripped[:512].lower()
+        if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+            raise ParseError(source.name, f"{url} is an HTML page, not an RSS or Atom feed")
+        detail = f": {problem}" if problem and not _harmless_bozo(problem) else ""
+        raise ParseError(source.name, f"{url} is not an RSS, Atom or JSON feed{detail}")
+    warnings = []
+    if parsed.get("bozo") and parsed.entries and not _harmless_bozo(problem):
+        warnings.append(f"{source.name}: feed is malformed but readable: {problem}")
+    return parsed.feed.get("title", ""), parsed.entries, warnings
 
 
 # A numeric character reference: feedparser's lenient parser crashes on one to a
@@ -238,7 +267,7 @@ def _xml_entry(
     content, content_base = "", url
     if item.get("content"):
         # Prefer the HTML alternative when several are given.
-        detail = sorted(item.content, key=lambda c: "html" not in c.get("type", ""))[0]
+        detail = sorted(item["content"], key=lambda c: "html" not in c.get("type", ""))[0]
         content, content_base = _as_html(detail), detail.get("base") or url
     summary_detail = item.get("summary_detail") or {}
     summary = _as_html(summary_detail) if summary_detail else item.get("summary", "")
