@@ -376,6 +376,7 @@ def ingest_entry(
         topics=topics,
         signatures=prepared.signatures,
         content_hash=content_hash,
+        new=existing is None,
     )
     if may_exist is not None:
         may_exist.wrote(key, entry.link, atom_id, prepared.signatures)

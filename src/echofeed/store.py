@@ -624,11 +624,15 @@ class Store:
         topics: Iterable[str],
         signatures: Iterable[str] | None = None,
         content_hash: str | None = None,
+        new: bool = False,
     ) -> None:
         """Insert or replace an entry's row (first_seen is kept on replace).
 
         With `signatures`, the entry is also filed under them (see `set_signatures`).
         `content_hash` is entry.content_hash, when the caller has it already.
+        `new`: the caller knows the key is not stored, so it has no topics or
+        signatures to replace (pruning deletes them with the story); a first pass
+        spent a tenth of its storing on deleting nothing.
         """
         key = entry.key
         seen_text = to_text(seen)
@@ -643,10 +647,11 @@ class Store:
                 0,  # storing it brings a withdrawn seed back
             ],
         )  # fmt: skip
-        self.set_topics(key, topics)
+        self.set_topics(key, topics, replace=not new)
         if signatures is not None:
             # The row was just written with its headline_key: only the index to update.
-            self.db.conn.execute("delete from story_signatures where story_key = ?", [key])
+            if not new:
+                self.db.conn.execute("delete from story_signatures where story_key = ?", [key])
             self.db.conn.executemany(
                 "insert or ignore into story_signatures (signature, story_key) values (?, ?)",
                 [(sig, key) for sig in signatures],
@@ -679,8 +684,9 @@ class Store:
     def set_duplicate_of(self, key: str, record_key: str | None) -> None:
         self.db.execute("update stories set duplicate_of = ? where key = ?", [record_key, key])
 
-    def set_topics(self, key: str, topics: Iterable[str]) -> None:
-        self.db.execute("delete from story_topics where story_key = ?", [key])
+    def set_topics(self, key: str, topics: Iterable[str], *, replace: bool = True) -> None:
+        if replace:
+            self.db.conn.execute("delete from story_topics where story_key = ?", [key])
         # Plain executemany: sqlite-utils' insert_all introspects the table and
         # opens a savepoint on every call, which dominated a re-sort's time.
         self.db.conn.executemany(
