@@ -631,8 +631,8 @@ class Store:
         With `signatures`, the entry is also filed under them (see `set_signatures`).
         `content_hash` is entry.content_hash, when the caller has it already.
         `new`: the caller knows the key is not stored, so it has no topics or
-        signatures to replace (pruning deletes them with the story); a first pass
-        spent a tenth of its storing on deleting nothing.
+        signatures to replace (pruning deletes them with the story): storing 10,000
+        new feed entries spent about a twentieth of its time deleting nothing.
         """
         key = entry.key
         seen_text = to_text(seen)
