@@ -682,9 +682,7 @@ class _Reader:
         self.entries.append(entry)
         self.guid_is_link = False
         self.title_depth = -1
-        for child in el:
-            if isinstance(child.tag, str):
-                self._entry_element(child)
+        self._walk_children(el, self._entry_element)
         self.has_content = 0
         self._leave()
 
