@@ -205,6 +205,47 @@ def test_headers_dripping_one_byte_a_second_are_cut_at_the_deadline():
         assert time.monotonic() - started < 6
 
 
+def test_a_short_deadline_behind_a_long_one_is_cut_at_its_own_time():
+    # One watchdog thread keeps every fetch's deadline: a fetch started later
+    # with a sooner deadline must wake it, not wait for the earlier one's.
+    with raw_server({"/drip": drip_body(0.5)}) as base:
+        slow: dict[str, float] = {}
+
+        def long_fetch() -> None:
+            started = time.monotonic()
+            with pytest.raises(FetchError, match="within the 4s deadline"):
+                fetcher(deadline=4).fetch("Long", base + "/drip")
+            slow["took"] = time.monotonic() - started
+
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(long_fetch)
+            time.sleep(0.3)
+            started = time.monotonic()
+            with pytest.raises(FetchError, match=r"^Short: .*within the 1s deadline"):
+                fetcher(deadline=1).fetch("Short", base + "/drip")
+            assert time.monotonic() - started < 3
+            running.result(timeout=10)
+        assert slow["took"] >= 3.5  # not cut by the short one's deadline
+
+
+def test_fetches_share_one_deadline_thread(httpserver, monkeypatch):
+    # A timer thread per fetch was a fifth of a pass whose sources all answer 304.
+    httpserver.expect_request("/feed").respond_with_data(RSS, headers={"ETag": '"v1"'})
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counting_start(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    client = fetcher()
+    for _ in range(30):
+        assert client.fetch("Wire", httpserver.url_for("/feed")).body == RSS
+    ours = [name for name in started if "deadline" in name or name.startswith("Thread-")]
+    assert len(ours) <= 1, ours
+
+
 def test_an_endless_body_is_cut_at_max_bytes():
     with raw_server({"/endless": endless_body()}) as base:
         with pytest.raises(FetchError, match=r"over the 1,048,576-byte cap"):

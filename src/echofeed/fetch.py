@@ -11,6 +11,8 @@ a chain of permanent ones (301, 308) can update the stored URL.
 from __future__ import annotations
 
 import email.utils
+import heapq
+import itertools
 import socket
 import threading
 import time
@@ -117,17 +119,16 @@ class _Deadline:
         self.seconds = seconds
         self.started: float | None = None
         self.expired = threading.Event()
+        self.cancelled = False
         self._lock = threading.Lock()
         self._connection: object | None = None
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def start(self) -> None:
         """Start the clock at the first request: waiting for a host slot is not the
         server's slowness, and must not eat this source's time."""
         if self.started is None:
             self.started = time.monotonic()
-            self._timer.start()
+            _WATCHDOG.watch(self.started + self.seconds, self)
 
     def remaining(self) -> float:
         if self.started is None:
@@ -141,14 +142,75 @@ class _Deadline:
             _shut_down(connection)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        if self.started is not None and not self.cancelled:
+            _WATCHDOG.cancel(self)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         self.expired.set()
         with self._lock:
             connection = self._connection
         if connection is not None:
             _shut_down(connection)
+
+
+class _Watchdog:
+    """One thread that expires every fetch's deadline when it passes.
+
+    A timer thread per fetch (started and joined by the fetching thread) was a
+    fifth of a pass whose 200 sources all answer 304. Cancelled deadlines are
+    left in the heap until it is mostly cancelled ones, then swept out, so a
+    daemon that fetches for weeks holds only the deadlines still running.
+    """
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()  # ties: never compare two deadlines
+        self._cancelled = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, when: float, deadline: _Deadline) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (when, next(self._order), deadline))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="echofeed-fetch-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._due[0][2] is deadline:
+                self._wake.notify()  # sooner than the one it sleeps until
+
+    def cancel(self, deadline: _Deadline) -> None:
+        with self._wake:
+            if deadline.cancelled:
+                return
+            deadline.cancelled = True
+            self._cancelled += 1
+            if self._cancelled > 64 and self._cancelled * 2 > len(self._due):
+                self._due = [item for item in self._due if not item[2].cancelled]
+                heapq.heapify(self._due)
+                self._cancelled = 0
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while True:
+                    while self._due and self._due[0][2].cancelled:
+                        heapq.heappop(self._due)
+                        self._cancelled -= 1
+                    if not self._due:
+                        self._wake.wait()
+                        continue
+                    wait = self._due[0][0] - time.monotonic()
+                    if wait <= 0:
+                        _, _, deadline = heapq.heappop(self._due)
+                        deadline.cancelled = True  # expired: a later cancel() is a no-op
+                        break
+                    self._wake.wait(wait)
+            deadline.expire()  # outside the lock: it shuts a socket down
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shut_down(connection: object) -> None:
