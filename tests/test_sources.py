@@ -83,6 +83,38 @@ def test_etag_304_costs_no_parse_and_keeps_the_validator(newsroom, httpserver, c
     assert state.etag == '"v1"' and state.last_success == T0 + timedelta(hours=1)
 
 
+def test_sources_with_nothing_new_each_get_their_own_state(newsroom, httpserver):
+    # Their states are written together at the end of the sources: each must still
+    # be its own (validators, fetch time, next due), beside a source that changed.
+    bodies = {"a": RSS, "b": ATOM, "c": RSS.replace(b"<rss", b"<rss data-c='1'", 1)}
+
+    def serve(name: str):  # noqa: ANN202
+        def handler(request: Request) -> Response:
+            etag = f'"{name}{len(bodies[name])}"'
+            if request.headers.get("If-None-Match") == etag:
+                return Response(status=304)
+            return Response(bodies[name], headers={"ETag": etag},
+                            content_type="application/xml")  # fmt: skip
+
+        return handler
+
+    for name in bodies:
+        httpserver.expect_request(f"/{name}").respond_with_handler(serve(name))
+    urls = [httpserver.url_for(f"/{name}") for name in bodies]
+    config = config_for(newsroom, *urls)
+    refresh(config, now=T0)
+    bodies["b"] = ATOM.replace(b"</feed>", b"<!-- edited --></feed>")
+    later = T0 + timedelta(hours=2)
+    report = refresh(config, now=later)
+    assert [s.status for s in report.sources] == ["not modified", "ok", "not modified"]
+    for url, name in zip(urls, bodies, strict=True):
+        state = state_of(config, url)
+        assert state.etag == f'"{name}{len(bodies[name])}"'
+        assert state.last_fetch == state.last_success == later
+        assert state.next_due == later + timedelta(seconds=config.refresh_interval)
+        assert state.name == f"Source {urls.index(url)}"
+
+
 def test_last_modified_is_stored_and_sent(newsroom, httpserver, count_parses):
     stamp = "Tue, 24 Nov 2026 10:00:00 GMT"
 

@@ -1098,11 +1098,17 @@ class Store:
         return [_source_state(row) for row in self.db.query("select * from sources order by name")]
 
     def put_source_state(self, state: SourceState) -> None:
-        self.db.execute(
+        self.put_source_states([state])
+
+    def put_source_states(self, states: Iterable[SourceState]) -> None:
+        self.db.conn.executemany(
             _PUT_SOURCE,
-            [state.url, state.name, state.current_url, state.etag, state.last_modified,
-             _opt(state.last_fetch), _opt(state.last_success), state.last_error, state.failures,
-             _opt(state.next_due), int(state.gone), state.body_sha256],
+            [
+                [state.url, state.name, state.current_url, state.etag, state.last_modified,
+                 _opt(state.last_fetch), _opt(state.last_success), state.last_error,
+                 state.failures, _opt(state.next_due), int(state.gone), state.body_sha256]
+                for state in states
+            ],
         )  # fmt: skip
 
 
