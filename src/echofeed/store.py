@@ -415,6 +415,14 @@ class Store:
                 ("stories", ["atom_id"]),
             ):
                 db[table].create_index(columns, if_not_exists=True)
+            # The live seeds, read on every pass (which seed files are gone) and on
+            # every pass that publishes (their article pages): a scan of every
+            # story's first page before (36 ms at 20,000 stories, 7 ms with it).
+            # Partial: a feed entry, most of what a first pass stores, is not in it.
+            db.execute(
+                "create index if not exists idx_live_seeds on stories "
+                "(origin_id, key, section, duplicate_of) where kind = 'seed' and withdrawn = 0"
+            )
             # Covered by the indexes above (section, first_seen) and (source, link):
             # one b-tree fewer to update for every story written.
             db.execute("drop index if exists idx_stories_section")
@@ -926,10 +934,14 @@ class Store:
     def live_seeds(self) -> list[tuple[str, str, str]]:
         """(key, origin_id, section) of every live seed story of record, each of which
         gets its own article page."""
-        return self.db.conn.execute(
-            "select key, origin_id, section from stories where kind = 'seed' "
-            "and duplicate_of is null and withdrawn = 0 order by key"
-        ).fetchall()
+        # "+duplicate_of": read from idx_live_seeds, not the duplicate_of index
+        # (which holds every story of record), and sorted here.
+        return sorted(
+            self.db.conn.execute(
+                "select key, origin_id, section from stories where kind = 'seed' "
+                "and +duplicate_of is null and withdrawn = 0"
+            )
+        )
 
     def story_stamps(self, keys: Iterable[str]) -> dict[str, str]:
         """A short text per story that changes whenever something a page renders of it
