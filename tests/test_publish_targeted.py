@@ -7,12 +7,20 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
 from echofeed.config import load_config
-from echofeed.pipeline import refresh
+from echofeed.pipeline import plan_feeds_keeping_slugs, refresh
+from echofeed.publish import (
+    EntryFragment,
+    archive_fingerprint,
+    entry_id,
+    render_fragments,
+    splice_archive_page,
+)
 from echofeed.store import Store
 
 from .conftest import write_seed
@@ -270,3 +278,63 @@ def test_a_database_from_before_publish_pending_publishes_everything_once(
     assert_current(config, tmp_path)
     with Store(config.database) as store:
         assert store.changed_story_keys() == set()
+
+
+def _page_entries(document: bytes) -> list[EntryFragment]:
+    """The entries of an archive page, in order, dated by their own elements."""
+    found = re.findall(rb"  <entry>.*?  </entry>\n", document, re.S)
+
+    def date(xml: bytes, tag: bytes) -> datetime:
+        return datetime.fromisoformat(re.search(rb"\n    <" + tag + rb">([^<]*)<", xml)[1].decode())
+
+    return [EntryFragment("", date(x, b"published"), date(x, b"updated"), x) for x in found]
+
+
+def test_a_spliced_page_is_the_page_rendered_from_its_entries(archived_newsroom):
+    # What a splice gives must be, byte for byte, what rendering the page from its
+    # entries gives: the same entries, the feed's <updated> and fingerprint.
+    config = archived_newsroom
+    with Store(config.database) as store:
+        spec = next(s for s in plan_feeds_keeping_slugs(config, store)[0] if s.kind == "all")
+    number = 3
+    document = (config.output_dir / spec.archive_relpath(number)).read_bytes()
+    fingerprint = re.search(rb"echofeed archive page ([0-9a-f]{32})", document)[1].decode()
+    first, second = _page_entries(document)
+    assert archive_fingerprint(config, spec, number, [first, second]) == fingerprint
+    later = max(first.updated, second.updated) + timedelta(days=1)
+
+    def edited(entry: EntryFragment, *, updated: datetime, text: bytes) -> EntryFragment:
+        old = re.search(rb"\n    <updated>([^<]*)<", entry.xml)[1]
+        xml = entry.xml.replace(old, updated.isoformat().encode(), 1)
+        xml = xml.replace(b"</content>", text + b"</content>", 1)
+        return EntryFragment("", entry.published, updated, xml)
+
+    def rendered(entries: list[EntryFragment]) -> tuple[bytes, str]:
+        new = archive_fingerprint(config, spec, number, entries)
+        page = render_fragments(config, spec, entries, archive_page=number,
+                                prev_archive=number - 1, fingerprint=new)  # fmt: skip
+        return page, new
+
+    for renewed, entries in [
+        # the page's newest entry now, and the feed's <updated> with it
+        ({entry_id(second): (new := edited(second, updated=later, text=b" Corrected."))},
+         [first, new]),
+        # an edit that keeps its date: the feed's <updated> stays
+        ({entry_id(first): (new := edited(first, updated=first.updated, text=b" Typo."))},
+         [new, second]),
+        # both at once
+        ({entry_id(first): (a := edited(first, updated=later, text=b" A.")),
+          entry_id(second): (b := edited(second, updated=later, text=b" B."))}, [a, b]),
+    ]:  # fmt: skip
+        spliced = splice_archive_page(config, spec, number, document, fingerprint, renewed)
+        assert spliced == rendered(entries)
+
+    def splice(renewed: dict[bytes, EntryFragment], bearing: str = fingerprint):  # noqa: ANN202
+        return splice_archive_page(config, spec, number, document, bearing, renewed)
+
+    moved = replace(second, published=second.published - timedelta(days=1))
+    older = edited(second, updated=second.updated - timedelta(seconds=1), text=b"")
+    assert splice({entry_id(second): moved}) is None  # its place on the page would change
+    assert splice({entry_id(second): older}) is None  # the feed's <updated> may go back
+    assert splice({b"tag:elsewhere,2026:1": second}) is None  # not on this page
+    assert splice({entry_id(second): second}, bearing="0" * 32) is None  # not the page recorded

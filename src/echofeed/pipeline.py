@@ -42,7 +42,6 @@ from .publish import (
     PublishResult,
     archive_fingerprint,
     archive_is_current,
-    archive_page_entries,
     archive_stamp,
     article_fingerprint,
     article_relpath,
@@ -63,6 +62,7 @@ from .publish import (
     render_json_feed,
     render_opml,
     safe_output_path,
+    splice_archive_page,
     write_if_changed,
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
@@ -1182,36 +1182,25 @@ class _Entries:
         fingerprint: str,
         edited: Sequence[str],
         story_stamps: dict[str, str],
-    ) -> list[EntryFragment] | None:
-        """The entries of archive page `number`, read from its file, with the
-        entries of the `edited` stories rendered again in place of theirs.
+    ) -> tuple[bytes, str] | None:
+        """Archive page `number` from its file, with the entries of the `edited`
+        stories rendered again in place of theirs: (the page, its fingerprint).
 
         A page is fifty entries, and an edited archived story sits on a page of
         each of its feeds: reading back every other entry of those pages was most
         of a pass that edited 1% of 10,000 seeds. None (the caller makes the page
-        from kept entries) when the file's entries are not the ones its recorded
-        fingerprint names, or when an edit would drop or move an entry: an edited
-        story that is withdrawn or refused by lxml, not on the page, or with
-        another published date."""
+        from kept entries) when the file is not the page its recorded fingerprint
+        names, or when an edit would drop or move an entry: an edited story that
+        is withdrawn or refused by lxml, not on the page, or with another
+        published date (see `splice_archive_page`)."""
         try:
             document = safe_output_path(self.config.output_dir, relpath).read_bytes()
         except OSError:
             return None
-        entries = archive_page_entries(document)
-        if entries is None or fingerprint != archive_fingerprint(
-            self.config, spec, number, entries
-        ):
-            return None
         renewed = {entry_id(f): f for f in self.page(spec, edited, story_stamps)}
         if len(renewed) != len(edited) or None in renewed:
             return None
-        for index, entry in enumerate(entries):
-            new = renewed.pop(entry_id(entry), None)
-            if new is not None:
-                if new.published != entry.published:
-                    return None
-                entries[index] = new
-        return None if renewed else entries
+        return splice_archive_page(self.config, spec, number, document, fingerprint, renewed)
 
     def of_stories(
         self, spec: FeedSpec, stories: Sequence[Story], story_stamps: dict[str, str]
@@ -1362,17 +1351,15 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         ))  # fmt: skip
         for number, page_keys, fingerprint_was, edited in to_splice:
             relpath = spec.archive_relpath(number)
-            fragments = entries.spliced(
-                spec, number, relpath, fingerprint_was, edited, story_stamps
-            )
-            if fragments is None:
+            spliced = entries.spliced(spec, number, relpath, fingerprint_was, edited, story_stamps)
+            if spliced is None:
                 due_pages.append((number, page_keys))
                 continue
-            fingerprint = archive_fingerprint(config, spec, number, fragments)
+            page, fingerprint = spliced
             if fingerprint == fingerprint_was:
                 also_unchanged.append(relpath)  # an edit its entry does not show
             else:
-                write_page(spec, number, fragments, fingerprint)
+                write(relpath, page, durable=False)
             # The page's stamp is left unknown: it names every story's stamp, and
             # reading those was most of what the splice saves. A pass that looks at
             # every page finds the page by its fingerprint as it is.

@@ -30,7 +30,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -357,9 +357,12 @@ def archive_fingerprint(
     written into the page, it tells whether the file on disk is already these
     bytes. Unlike `archive_stamp` it does not change when nothing shown does (a
     pruned story rendered from its snapshot), so such a page is not rewritten."""
+    return _fingerprint(config, spec, number, b"".join(fragment.xml for fragment in fragments))
+
+
+def _fingerprint(config: Config, spec: FeedSpec, number: int, entries: bytes) -> str:
     digest = hashlib.sha256(repr((__version__, _shown(config), spec, number)).encode("utf-8"))
-    for fragment in fragments:
-        digest.update(fragment.xml)
+    digest.update(entries)
     return digest.hexdigest()[:32]
 
 
@@ -427,37 +430,86 @@ _ENTRY_END = b"  </entry>\n"
 # page (an author's name is deeper): an entry writes each of these once.
 _ENTRY_ID = re.compile(rb"\n    <id>([^<]*)</id>")
 _UPDATED, _PUBLISHED = b"\n    <updated>", b"\n    <published>"
+_FEED_UPDATED = b"\n  <updated>"  # the feed's own, before its entries
 
 
-def archive_page_entries(document: bytes) -> list[EntryFragment] | None:
-    """The entries of an archive page as `render_fragments` wrote it, in its order,
-    each dated by its own <published> and <updated> (and with no key: ""); None
-    when the bytes are not such a page.
+def splice_archive_page(
+    config: Config,
+    spec: FeedSpec,
+    number: int,
+    document: bytes,
+    fingerprint: str,
+    renewed: Mapping[bytes, EntryFragment],
+) -> tuple[bytes, str] | None:
+    """Archive page `number` as `render_fragments` wrote it (`document`, bearing
+    `fingerprint`), with the entries whose escaped <id> text is a key of `renewed`
+    put in place of theirs: (the page, its fingerprint), the bytes `render_fragments`
+    gives for its entries so changed.
 
-    An edit of one archived story then rewrites the pages holding it from their
-    files, with its entry in place of the old one, instead of reading back every
-    other story's kept entry: the caller checks the entries against the page's
-    fingerprint first (see `pipeline._Entries.spliced`)."""
-    start = document.find(b"\n" + _ENTRY_START)
-    if start < 0 or not document.endswith(_FEED_END):
+    An edit of one archived story rewrites a page of each of its feeds, fifty
+    entries each: this works on the file's bytes (the entries are hashed in one
+    run, two found by their <id>, the feed's <updated> and fingerprint replaced),
+    where taking the page apart into entries and rendering it again was most of a
+    pass that edited 1% of 10,000 seeds. None (the caller renders the page from
+    its entries) when the bytes are not such a page or do not hash to
+    `fingerprint`, when an entry is not on the page (or is there twice), or when
+    an edit would move it (another published date) or make it older.
+    """
+    start = document.find(b"\n" + _ENTRY_START) + 1
+    if start == 0 or not document.endswith(_FEED_END):
         return None
-    # Text and attributes are escaped, so a line that opens an entry is one.
-    pieces = document[start + 1 : -len(_FEED_END)].split(b"\n" + _ENTRY_START)
-    entries = []
-    for number, piece in enumerate(pieces):
-        xml = piece + b"\n" if number < len(pieces) - 1 else piece
-        xml = xml if number == 0 else _ENTRY_START + xml
-        if not xml.endswith(_ENTRY_END):
+    header, entries = document[:start], document[start : -len(_FEED_END)]
+    comment = _fingerprint_comment(fingerprint)
+    if comment not in header or _fingerprint(config, spec, number, entries) != fingerprint:
+        return None
+    pieces, cut = [], 0
+    newest = _header_updated(header)
+    if newest is None:
+        return None
+    for place, entry_id_text, fragment in sorted(
+        (entries.find(b"\n    <id>" + text + b"</id>"), text, fragment)
+        for text, fragment in renewed.items()
+    ):
+        # Text and attributes are escaped and an author's name is deeper: a line
+        # with this <id> at this indentation is the entry's own, and one opening
+        # an entry opens one.
+        needle = b"\n    <id>" + entry_id_text + b"</id>"
+        if place < cut or entries.find(needle, place + 1) >= 0:
             return None
-        # <updated> comes before the body and <published> after it (feedgen's
-        # order): found from either end, the body is not searched.
+        begin = entries.rfind(b"\n" + _ENTRY_START, 0, place) + 1
+        end = entries.find(_ENTRY_END, place)
+        if end < 0:
+            return None
+        end += len(_ENTRY_END)
+        old = entries[begin:end]
         try:
-            published = _date_at(xml, xml.rindex(_PUBLISHED) + len(_PUBLISHED))
-            updated = _date_at(xml, xml.index(_UPDATED) + len(_UPDATED))
+            published = _date_at(old, old.rindex(_PUBLISHED) + len(_PUBLISHED))
+            updated = _date_at(old, old.index(_UPDATED) + len(_UPDATED))
         except ValueError:
             return None
-        entries.append(EntryFragment("", published, updated, xml))
-    return entries
+        if published != fragment.published or fragment.updated < updated:
+            return None
+        # The feed's <updated> is its newest entry's: no edited entry is older
+        # than it was, so the newest of the rest is at most the old one.
+        newest = max(newest, fragment.updated)
+        pieces += [entries[cut:begin], fragment.xml]
+        cut = end
+    entries = b"".join([*pieces, entries[cut:]])
+    new_fingerprint = _fingerprint(config, spec, number, entries)
+    header = header.replace(comment, _fingerprint_comment(new_fingerprint), 1)
+    at = header.index(_FEED_UPDATED) + len(_FEED_UPDATED)
+    header = header[:at] + newest.isoformat().encode("ascii") + header[header.index(b"<", at) :]
+    return header + entries + _FEED_END, new_fingerprint
+
+
+def _header_updated(header: bytes) -> datetime | None:
+    at = header.find(_FEED_UPDATED)
+    if at < 0:
+        return None
+    try:
+        return _date_at(header, at + len(_FEED_UPDATED))
+    except ValueError:
+        return None
 
 
 def _date_at(xml: bytes, start: int) -> datetime:
