@@ -447,13 +447,13 @@ def splice_archive_page(
     gives for its entries so changed.
 
     An edit of one archived story rewrites a page of each of its feeds, fifty
-    entries each: this works on the file's bytes (the entries are hashed in one
-    run, two found by their <id>, the feed's <updated> and fingerprint replaced),
-    where taking the page apart into entries and rendering it again was most of a
-    pass that edited 1% of 10,000 seeds. None (the caller renders the page from
-    its entries) when the bytes are not such a page or do not hash to
-    `fingerprint`, when an entry is not on the page (or is there twice), or when
-    an edit would move it (another published date) or make it older.
+    entries each. This works on the file's bytes: the entries are hashed in one
+    run, the edited ones found by their <id>, the feed's <updated> and the
+    fingerprint replaced; taking the page apart into entries and rendering it
+    again cost about twice as much. None (the caller renders the page from its
+    entries) when the bytes are not such a page or do not hash to `fingerprint`,
+    when an entry is not on the page (or is there twice), or when an edit would
+    move it (another published date) or make it older.
     """
     start = document.find(b"\n" + _ENTRY_START) + 1
     if start == 0 or not document.endswith(_FEED_END):
@@ -466,14 +466,13 @@ def splice_archive_page(
     newest = _header_updated(header)
     if newest is None:
         return None
-    for place, entry_id_text, fragment in sorted(
-        (entries.find(b"\n    <id>" + text + b"</id>"), text, fragment)
-        for text, fragment in renewed.items()
+    # Text and attributes are escaped and an author's name is deeper: a line with
+    # this <id> at this indentation is an entry's own, and one opening an entry
+    # opens one.
+    needles = {b"\n    <id>" + text + b"</id>": fragment for text, fragment in renewed.items()}
+    for place, needle, fragment in sorted(
+        (entries.find(needle), needle, fragment) for needle, fragment in needles.items()
     ):
-        # Text and attributes are escaped and an author's name is deeper: a line
-        # with this <id> at this indentation is the entry's own, and one opening
-        # an entry opens one.
-        needle = b"\n    <id>" + entry_id_text + b"</id>"
         if place < cut or entries.find(needle, place + 1) >= 0:
             return None
         begin = entries.rfind(b"\n" + _ENTRY_START, 0, place) + 1
