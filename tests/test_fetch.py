@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -15,6 +17,7 @@ from dataclasses import replace
 import pytest
 from werkzeug import Request, Response
 
+from echofeed import fetch as fetch_module
 from echofeed.config import FetchConfig
 from echofeed.errors import FetchError
 from echofeed.fetch import Fetcher, Validators, parse_retry_after
@@ -226,6 +229,30 @@ def test_a_short_deadline_behind_a_long_one_is_cut_at_its_own_time():
             assert time.monotonic() - started < 3
             running.result(timeout=10)
         assert slow["took"] >= 3.5  # not cut by the short one's deadline
+
+
+def test_a_process_forked_while_the_deadline_thread_is_busy_still_keeps_deadlines():
+    # The shared watchdog's lock is held for a moment at every fetch: a child
+    # forked then must not inherit it held, nor rely on a thread it does not have.
+    with raw_server({"/drip": drip_body(0.5)}) as base:
+        with pytest.raises(FetchError):
+            fetcher(deadline=1).fetch("Parent", base + "/drip")
+        with fetch_module._WATCHDOG._wake:  # as another thread may hold it
+            pid = os.fork()
+            if pid == 0:  # the child: exit 0 only when the deadline cut the fetch
+                try:
+                    fetcher(deadline=1).fetch("Child", base + "/drip")
+                except FetchError as e:
+                    os._exit(0 if "deadline" in str(e) else 1)
+                os._exit(2)
+        waited = time.monotonic()
+        while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() - waited < 15:
+            time.sleep(0.05)
+        if done == (0, 0):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on the deadline thread's lock")
+        assert os.waitstatus_to_exitcode(done[1]) == 0
 
 
 def test_fetches_share_one_deadline_thread(httpserver, monkeypatch):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -211,6 +212,10 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+# A child forked while the watchdog's lock was held (or with deadlines it will
+# never see end) starts with a watchdog of its own: it has no thread, and the
+# lock would stay held forever.
+os.register_at_fork(after_in_child=_WATCHDOG.__init__)
 
 
 def _shut_down(connection: object) -> None:
