@@ -316,6 +316,17 @@ def parse_or_die(job):
     return pipeline._parse_job(job)
 
 
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="no process priorities here")
+def test_parser_processes_run_behind_the_thread_that_stores():
+    parsers = pipeline._Parsers(2)
+    try:
+        niceness = parsers._current().submit(os.nice, 0).result(timeout=60)
+    finally:
+        parsers.close()
+    # Lower than this process's (which keeps its own), as far as the scale goes.
+    assert niceness == min(19, os.nice(0) + pipeline.PARSER_NICENESS)
+
+
 def test_many_sources_parse_in_processes_and_a_dead_parser_fails_only_its_source(
     newsroom, httpserver, monkeypatch
 ):

@@ -85,6 +85,7 @@ PARSE_PROCESSES_FROM = 8
 # fetch threads, so a pass where only one or two of many feeds changed (most
 # answer 304) does not start them at all.
 PARSE_IN_THREADS_FIRST = 2
+PARSER_NICENESS = 10  # see _parser_priority
 PRUNE_EVERY = timedelta(hours=1)
 # Each source is stored in a transaction of its own, and those of about this many
 # seconds are committed together: a commit per source cost more than storing
@@ -821,7 +822,7 @@ class _Parsers:
             # Every source the dead pool was parsing lands here. Each tries once more
             # in a process of its own, so only the feed that kills its parser fails:
             # a shared retry pool would die again with it and take the others along.
-            alone = ProcessPoolExecutor(1, mp_context=self._context())
+            alone = ProcessPoolExecutor(1, mp_context=self._context(), initializer=_parser_priority)
             try:
                 outcome = alone.submit(_parse_job, job).result()
             except BrokenProcessPool:
@@ -855,7 +856,9 @@ class _Parsers:
 
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(self._workers, mp_context=self._context())
+                self._pool = ProcessPoolExecutor(
+                    self._workers, mp_context=self._context(), initializer=_parser_priority
+                )
             return self._pool
 
     def _discard(self, broken: ProcessPoolExecutor) -> None:
@@ -869,6 +872,19 @@ class _Parsers:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+
+
+def _parser_priority() -> None:
+    """Runs first in each parser process: lower its priority by PARSER_NICENESS.
+
+    Every source is stored in turn by the one thread that writes the store, and
+    with a parser per core that thread lost about a third of its core to them;
+    behind it they take what it leaves. A first ingest of 50 feeds on 2 cores:
+    1.25 -> 1.15 s (medians of 8 alternating runs); 200 feeds: 4.14 -> 3.85 s.
+    It also leaves a server on the same machine (`echofeed serve`) ahead of them.
+    """
+    if hasattr(os, "nice"):
+        os.nice(PARSER_NICENESS)
 
 
 @dataclass(frozen=True, slots=True)
