@@ -220,6 +220,9 @@ def test_cli_refresh_prints_summary_and_exits_0(newsroom, real_seed, tmp_path):
          "topics.T.keywords: must be a list"),
         ("title: X\nbase_url: http://x/\ntitel: Y\n", "did you mean 'title'"),
         ("title: [unclosed\n", "not valid YAML"),
+        # A tab, the commonest slip: named as such (libyaml's own error does not).
+        ("title: X\n\tbase_url: http://x/\n",
+         "line 2: not valid YAML: found character '\\t' that cannot start any token"),
     ],
 )  # fmt: skip
 def test_config_errors_exit_2_naming_the_key(tmp_path, text, message):

@@ -219,13 +219,24 @@ def load_config(path: Path | str) -> Config:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(path, None, f"cannot be read: {e}") from e
     try:
-        raw = yaml.safe_load(raw_text)
+        # libyaml's loader where PyYAML has it (its wheels do): the pure-Python one
+        # took 28 ms for a config of 200 sources, this one 3 ms. A file it refuses
+        # is read again by the pure-Python one, whose errors say more ("found
+        # character '\t'", where libyaml names no character).
+        raw = yaml.load(raw_text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        raw = _pure_python_yaml(raw_text, path)
+    return parse_config(raw if raw is not None else {}, path)
+
+
+def _pure_python_yaml(raw_text: str, path: Path) -> Any:
+    try:
+        return yaml.safe_load(raw_text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else None
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError(path, where, f"not valid YAML: {problem}") from e
-    return parse_config(raw if raw is not None else {}, path)
 
 
 def parse_config(raw: Any, path: Path) -> Config:
