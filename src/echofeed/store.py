@@ -408,7 +408,6 @@ class Store:
                 # Covers `sections()`, read twice a pass: a scan of every story
                 # before (0.05 s each at 20,000 stories).
                 ("stories", ["section", "first_seen"]),
-                ("story_topics", ["topic"]),
                 ("story_signatures", ["story_key"]),
                 ("stories", ["source", "link"]),
                 ("stories", ["atom_id"]),
@@ -434,8 +433,10 @@ class Store:
             # one b-tree fewer to update for every story written.
             db.execute("drop index if exists idx_stories_section")
             # No query looks a story up by its headline key (the dedup lookups go
-            # through story_signatures): one b-tree fewer to update per story.
+            # through story_signatures), nor a topic's stories up by the topic (the
+            # timelines read each story's topics): b-trees fewer to update per story.
             db.execute("drop index if exists idx_stories_headline_key")
+            db.execute("drop index if exists idx_story_topics_topic")
             db.execute("drop index if exists idx_stories_source")
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
             # The stories written since the last publish, kept by SQLite triggers
