@@ -318,12 +318,13 @@ def ingest_entry(
     """
     key = prepared.key if prepared else entry.key
     existing = store.get_entry(key) if may_exist is None or key in may_exist.keys else None
-    if existing is None and entry.kind == "feed" and urlsplit(entry.link).path.strip("/"):
-        earlier = (
-            store.find_by_link(entry.source, entry.link, exclude_key=key)
-            if may_exist is None or entry.link in may_exist.links
-            else None
-        )
+    if (
+        existing is None
+        and entry.kind == "feed"
+        and (may_exist is None or entry.link in may_exist.links)
+        and urlsplit(entry.link).path.strip("/")
+    ):
+        earlier = store.find_by_link(entry.source, entry.link, exclude_key=key)
         # An entry seen in this very pass with the same link is another entry
         # (live blogs share a link); an older one is this entry under a new id.
         if earlier is not None and earlier.last_seen != now:
