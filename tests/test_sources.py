@@ -20,6 +20,7 @@ from echofeed import pipeline
 from echofeed.cli import cli
 from echofeed.config import load_config
 from echofeed.pipeline import refresh
+from echofeed.prepare import PARSER_NICENESS
 from echofeed.store import Store
 
 from .conftest import DATA
@@ -313,7 +314,7 @@ def parse_or_die(job):
     """Runs in a parser process: the source named "Source 3" kills it."""
     if job.source.name == "Source 3":
         os._exit(1)
-    return pipeline._parse_job(job)
+    return pipeline.parse_in_worker(job)
 
 
 @pytest.mark.skipif(not hasattr(os, "nice"), reason="no process priorities here")
@@ -324,7 +325,7 @@ def test_parser_processes_run_behind_the_thread_that_stores():
     finally:
         parsers.close()
     # Lower than this process's (which keeps its own), as far as the scale goes.
-    assert niceness == min(19, os.nice(0) + pipeline.PARSER_NICENESS)
+    assert niceness == min(19, os.nice(0) + PARSER_NICENESS)
 
 
 def test_many_sources_parse_in_processes_and_a_dead_parser_fails_only_its_source(
@@ -344,7 +345,7 @@ def test_many_sources_parse_in_processes_and_a_dead_parser_fails_only_its_source
     httpserver.clear_all_handlers()
     for i in range(count):
         httpserver.expect_request(f"/{i}").respond_with_data(ATOM)
-    monkeypatch.setattr(pipeline, "_parse_job", parse_or_die)
+    monkeypatch.setattr(pipeline, "parse_in_worker", parse_or_die)
     report = refresh(config, now=T0 + timedelta(hours=2))
     [error] = report.errors
     assert (

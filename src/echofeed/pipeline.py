@@ -35,6 +35,14 @@ from .lock import writer_lock
 from .model import Entry, Story
 from .pages import render_article, render_index
 from .parse import ParsedFeed, parse_feed
+from .prepare import (
+    ParseJob,
+    Prepared,
+    Preparing,
+    lower_priority,
+    parse_in_worker,
+    prepare_entry,
+)
 from .publish import (
     EPOCH,
     EntryFragment,
@@ -67,7 +75,7 @@ from .publish import (
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
 from .store import MayExist, SeedFileState, SourceState, Store, StoredEntry, StoredFragment
-from .topics import SlugBook, Sorter, topic_text
+from .topics import SlugBook, Sorter
 from .websub import ping_hub
 
 if TYPE_CHECKING:
@@ -85,7 +93,6 @@ PARSE_PROCESSES_FROM = 8
 # fetch threads, so a pass where only one or two of many feeds changed (most
 # answer 304) does not start them at all.
 PARSE_IN_THREADS_FIRST = 2
-PARSER_NICENESS = 10  # see _parser_priority
 PRUNE_EVERY = timedelta(hours=1)
 # Each source is stored in a transaction of its own, and those of about this many
 # seconds are committed together: a commit per source cost more than storing
@@ -243,55 +250,6 @@ def atom_id_for(entry: Entry, config: Config) -> str:
     if entry.link:
         return entry.link
     return uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.source}#{entry.origin_id}").urn
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """What ingest_entry works out of an entry alone, before asking the store anything.
-
-    Pure: made where the feed is parsed (a parser process when there are many
-    sources), so the thread that writes the store spends its time storing.
-    """
-
-    key: str
-    content_hash: str
-    norm: dedup.Normalized
-    signatures: tuple[str, ...]
-    probes: tuple[str, ...]
-    topics: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Preparing:
-    """What preparing an entry needs of the config (pickled to the parser processes).
-
-    `sorter` may be a copy of the pass's sorter: a copy may name a section
-    differently (each learns display names in the order it meets them), but
-    topics depend only on the section's key, which is the same.
-    """
-
-    publishers: tuple[str, ...]  # _publishers(config, the source's name)
-    sorter: Sorter
-
-
-def prepare_entry(entry: Entry, preparing: Preparing, body_text: str | None = None) -> Prepared:
-    """`body_text` is the plain text of the body, when the parser made it."""
-    norm = dedup.normalize(entry.headline, preparing.publishers)
-    sorter = preparing.sorter
-    section = sorter.section_of(entry.section, entry.categories)
-    text = None if body_text is None else topic_text(entry.headline, entry.body_html, body_text)
-    topics = sorter.topics_of(entry.headline, entry.body_html, section, entry.categories,
-                              text=text)  # fmt: skip
-    return Prepared(entry.key, entry.content_hash, norm, dedup.signatures(norm),
-                    dedup.probe_signatures(norm), topics)  # fmt: skip
-
-
-def _prepare_all(parsed: ParsedFeed, preparing: Preparing) -> tuple[Prepared, ...]:
-    texts = parsed.body_texts or (None,) * len(parsed.entries)
-    return tuple(
-        prepare_entry(entry, preparing, text)
-        for entry, text in zip(parsed.entries, texts, strict=True)
-    )
 
 
 def ingest_entry(
@@ -812,20 +770,20 @@ class _Parsers:
             self._bodies += 1
             return self._bodies > PARSE_IN_THREADS_FIRST
 
-    def parse(self, job: _ParseJob) -> tuple[ParsedFeed, tuple[Prepared, ...]]:
+    def parse(self, job: ParseJob) -> tuple[ParsedFeed, tuple[Prepared, ...]]:
         from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 
         pool = self._current()
         try:
-            outcome = pool.submit(_parse_job, job).result()
+            outcome = pool.submit(parse_in_worker, job).result()
         except BrokenProcessPool:
             self._discard(pool)
             # Every source the dead pool was parsing lands here. Each tries once more
             # in a process of its own, so only the feed that kills its parser fails:
             # a shared retry pool would die again with it and take the others along.
-            alone = ProcessPoolExecutor(1, mp_context=self._context(), initializer=_parser_priority)
+            alone = ProcessPoolExecutor(1, mp_context=self._context(), initializer=lower_priority)
             try:
-                outcome = alone.submit(_parse_job, job).result()
+                outcome = alone.submit(parse_in_worker, job).result()
             except BrokenProcessPool:
                 raise ParseError(
                     job.source.name,
@@ -849,7 +807,7 @@ class _Parsers:
         # again: refresh() from a script needs `if __name__ == "__main__":`.
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if "forkserver" in methods:
-            context.set_forkserver_preload(["__main__", "echofeed.pipeline"])
+            context.set_forkserver_preload(["__main__", "echofeed.prepare"])
         return context
 
     def _current(self) -> ProcessPoolExecutor:
@@ -858,7 +816,7 @@ class _Parsers:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    self._workers, mp_context=self._context(), initializer=_parser_priority
+                    self._workers, mp_context=self._context(), initializer=lower_priority
                 )
             return self._pool
 
@@ -873,53 +831,6 @@ class _Parsers:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-
-
-def _parser_priority() -> None:
-    """Runs first in each parser process: lower its priority by PARSER_NICENESS.
-
-    Every source is stored in turn by the one thread that writes the store, and
-    with a parser per core that thread lost about a third of its core to them;
-    behind it they take what it leaves. A first ingest of 50 feeds on 2 cores:
-    1.25 -> 1.15 s (medians of 8 alternating runs); 200 feeds: 4.14 -> 3.85 s.
-    It also leaves a server on the same machine (`echofeed serve`) ahead of them.
-    """
-    if hasattr(os, "nice"):
-        os.nice(PARSER_NICENESS)
-
-
-@dataclass(frozen=True, slots=True)
-class _ParseJob:
-    """One fetched body to parse and prepare for the store, in a fetch thread or (it
-    pickles) in a parser process."""
-
-    body: bytes
-    source: SourceConfig
-    url: str
-    headers: dict[str, str]
-    now: datetime
-    max_entries: int
-    preparing: Preparing
-
-    def run(self) -> tuple[ParsedFeed, tuple[Prepared, ...]]:
-        parsed = parse_feed(
-            self.body, self.source, url=self.url, headers=self.headers, now=self.now,
-            max_entries=self.max_entries,
-        )  # fmt: skip
-        # The bodies' plain text has served (topics): not kept, nor sent back.
-        return replace(parsed, body_texts=()), _prepare_all(parsed, self.preparing)
-
-
-def _parse_job(job: _ParseJob) -> tuple[ParsedFeed, tuple[Prepared, ...]] | tuple[str, str]:
-    """Runs in a worker process. Our errors do not survive pickling (their args are
-    the formatted message), so a failure comes back as (kind, reason)."""
-    try:
-        return job.run()
-    except SourceError as e:
-        return ("parse", e.reason)
-    except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
-        log.exception("%s: unexpected error", job.source.name)
-        return ("unexpected", f"unexpected error: {e!r}")
 
 
 def _fetch_and_parse(
@@ -941,12 +852,12 @@ def _fetch_and_parse(
         if item.body_sha256 == item.state.body_sha256:
             item.unchanged_body = True  # the server ignores conditional GET: skip the parse
             return
-        job = _ParseJob(body, item.source, item.result.url, dict(item.result.headers), now,
+        job = ParseJob(body, item.source, item.result.url, dict(item.result.headers), now,
                         fetcher.settings.max_entries, preparing)  # fmt: skip
         if parsers is not None and parsers.take():
             item.parsed, item.prepared = parsers.parse(job)
         else:
-            item.parsed, item.prepared = job.run()
+            item.parsed, item.prepared = job.run(parse_feed)
     except SourceError as e:
         item.error = e
     except Exception as e:  # noqa: BLE001 - a bug on one source must not end the pass
