@@ -90,3 +90,25 @@ def test_numpy_and_pandas_are_hidden_from_sqlite_utils_only(newsroom, tmp_path):
     # The pass imported neither (see above); code that imports them after it gets them.
     _, fakes = run_pass(tmp_path, config, "import numpy, pandas")
     assert sorted(fakes) == ["numpy", "pandas"]
+
+
+def test_what_the_parser_processes_fork_server_imports_stays_light():
+    # The fork server imports the main script (under `echofeed`, the CLI module) and
+    # echofeed.prepare before the first parser process can start: neither may pull
+    # in the store, the fetcher, the publisher or their libraries.
+    heavy = ["echofeed.pipeline", "echofeed.store", "echofeed.fetch", "echofeed.publish",
+             "sqlite_utils", "requests", "feedgen", "rich"]  # fmt: skip
+    probe = (
+        "import json, sys\n"
+        "import echofeed.cli, echofeed.prepare\n"
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
+    )
+    src = Path(__file__).parent.parent / "src"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == []
