@@ -802,9 +802,11 @@ class _Parsers:
 
         methods = multiprocessing.get_all_start_methods()
         # Not fork: this process runs threads. The fork server imports the main
-        # script and the parser once, and forks each worker from itself with
-        # them imported. As in any spawned process, the main script is imported
-        # again: refresh() from a script needs `if __name__ == "__main__":`.
+        # script and echofeed.prepare (the parser, not the pipeline) once, and
+        # forks each worker from itself with them imported: what they import is
+        # a wait at the start of every pass that parses in processes (see the
+        # CLI module's imports). As in any spawned process, the main script is
+        # imported again: refresh() from a script needs `if __name__ == "__main__":`.
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if "forkserver" in methods:
             context.set_forkserver_preload(["__main__", "echofeed.prepare"])
