@@ -52,7 +52,7 @@ from bench.generate import (  # noqa: E402 - needs the repo on sys.path when run
 
 HERE = Path(__file__).resolve().parent
 FETCH_WORKERS = 8
-PEER_ROUNDS = 3  # of the reader comparison, each from nothing
+PEER_ROUNDS = 5  # of the reader comparison, each from nothing (3 left the 50-feed ratio to chance)
 REPEATS = 3  # of the cheap passes (no change, 1% changed); the median is reported
 
 # (label, (N seeds, M feeds, K entries per feed))
@@ -748,7 +748,8 @@ def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         key: statistics.median(r[key] for r in rounds) if key != "entries" else rounds[0][key]
         for key in rounds[0]
-    } | {"rounds": len(rounds), "first_walls": [r["first_wall"] for r in rounds]}
+    } | {"rounds": len(rounds), "first_walls": [r["first_wall"] for r in rounds],
+         "per_round": rounds}  # fmt: skip
 
 
 def _check_clean(label: str, what: str, refresh: dict[str, Any]) -> None:
@@ -1033,7 +1034,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             "also publishes its feeds, so its pass is shown whole and without its publishing "
             "(*ingest*: the whole pass minus `publish_all`). The second pass has nothing "
             "changed (all 304). Medians of "
-            f"{PEER_ROUNDS} rounds, each from an empty database, the two alternating.",
+            f"{PEER_ROUNDS} rounds, each from an empty database, the two alternating; "
+            "after the ingest ratio, in brackets, the lowest and highest of the rounds' own.",
             "",
             "| feeds | entries echofeed / reader | reader first s | echofeed first s "
             "(ingest + publish) | reader entries/s | echofeed ingest entries/s "
@@ -1048,10 +1050,16 @@ def render_markdown(results: dict[str, Any]) -> str:
             ingest_wall = e["first_ingest"]
             erate, rrate = e["entries"] / e["first_wall"], r["entries"] / r["first_wall"]
             irate = e["entries"] / ingest_wall
+            # The ratio of each round (echofeed's then reader's pass) shows how far one
+            # round can stray from the median on this machine.
+            rounds = list(zip(e.get("per_round", []), r.get("per_round", []), strict=True))
+            spread = sorted(rr["first_wall"] / ee["first_ingest"] for ee, rr in rounds)
+            spread_text = f" ({spread[0]:.2f}-{spread[-1]:.2f})" if spread else ""
             out.append(
                 f"| {m} x {k} | {e['entries']:,} / {r['entries']:,} | {r['first_wall']:.2f} | "
                 f"{e['first_wall']:.2f} ({ingest_wall:.2f} + {e['first_publish']:.2f}) | "
-                f"{rrate:,.0f} | {irate:,.0f} | **{_ratio(irate, rrate)}x** | {erate:,.0f} | "
+                f"{rrate:,.0f} | {irate:,.0f} | **{_ratio(irate, rrate)}x**{spread_text} | "
+                f"{erate:,.0f} | "
                 f"{_ratio(erate, rrate)}x | {r['again_wall']:.2f} | {e['again_wall']:.2f} | "
                 f"{e['first_rss_mb']:.0f} / {r['first_rss_mb']:.0f} |"
             )
