@@ -19,10 +19,10 @@ from .config import Config, load_config
 from .errors import ConfigError, EchofeedError, StoreError
 
 # The rest is imported by the commands that use it. Under the `echofeed` command
-# this module is the main script, and the fork server of the parser processes
-# imports the main script before it can start one: what is imported here, a pass
-# that parses in processes waited for again (the pipeline, the store and rich,
-# about 0.15 s of the 0.3 s that server took to start).
+# this module is the main script, and the parser processes' fork server imports
+# the main script before it can start one: whatever this module imports at the
+# top, a pass that parses in processes waits for again (the pipeline, the store
+# and rich were about 0.15 s of the 0.3 s that server took to start).
 if TYPE_CHECKING:
     from .store import Store
 
