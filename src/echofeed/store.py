@@ -432,12 +432,12 @@ class Store:
             # Covered by the indexes above (section, first_seen) and (source, link):
             # one b-tree fewer to update for every story written.
             db.execute("drop index if exists idx_stories_section")
+            db.execute("drop index if exists idx_stories_source")
             # No query looks a story up by its headline key (the dedup lookups go
             # through story_signatures), nor a topic's stories up by the topic (the
             # timelines read each story's topics): b-trees fewer to update per story.
             db.execute("drop index if exists idx_stories_headline_key")
             db.execute("drop index if exists idx_story_topics_topic")
-            db.execute("drop index if exists idx_stories_source")
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
             # The stories written since the last publish, kept by SQLite triggers
             # whatever code wrote them; '*' stands for everything (a new database
