@@ -19,6 +19,7 @@ from werkzeug import Request, Response
 from echofeed import pipeline
 from echofeed.cli import cli
 from echofeed.config import load_config
+from echofeed.fetch import Fetcher
 from echofeed.pipeline import refresh
 from echofeed.prepare import PARSER_NICENESS
 from echofeed.store import Store
@@ -397,6 +398,49 @@ def test_a_pass_where_one_of_many_feeds_changed_parses_it_without_starting_proce
     assert report.counts["new"] == 1
     assert "Harbour budget passes" in (config.output_dir / "all.atom").read_text("utf-8")
     assert started == []
+
+
+def test_a_first_pass_of_many_feeds_starts_the_parser_processes_before_a_body_arrives(
+    newsroom, httpserver, monkeypatch
+):
+    # Sources that never sent a body cannot answer 304: that many will need the
+    # processes, which start while the first feeds download.
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    events: list[str] = []
+    real_pool = concurrent.futures.process.ProcessPoolExecutor
+
+    def counted_pool(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        events.append("processes")
+        return real_pool(*args, **kwargs)
+
+    real_fetch = Fetcher.fetch
+
+    def noted_fetch(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        result = real_fetch(self, *args, **kwargs)
+        events.append("body" if result.body else "no body")
+        return result
+
+    monkeypatch.setattr(concurrent.futures.process, "ProcessPoolExecutor", counted_pool)
+    monkeypatch.setattr(Fetcher, "fetch", noted_fetch)
+    count = pipeline.PARSE_PROCESSES_FROM
+    for i in range(count):
+        httpserver.expect_request(f"/{i}").respond_with_data(
+            RSS.replace(b"<guid", f"<category>feed {i}</category><guid".encode()),
+            headers={"ETag": f'"{i}"'}, content_type="application/rss+xml",
+        )  # fmt: skip
+    config = config_for(newsroom, *(httpserver.url_for(f"/{i}") for i in range(count)))
+    report = refresh(config, now=T0)
+    assert [s.status for s in report.sources] == ["ok"] * count
+    assert events[0] == "processes" and events.count("body") == count
+
+    # Now each has sent one: the same sources start none ahead of their bodies.
+    events.clear()
+    httpserver.clear_all_handlers()
+    for i in range(count):
+        httpserver.expect_request(f"/{i}").respond_with_data(b"", status=304)
+    report = refresh(config, now=T0 + timedelta(hours=2))
+    assert [s.status for s in report.sources] == ["not modified"] * count
+    assert events == ["no body"] * count
 
 
 def test_hostile_html_never_reaches_the_output(newsroom, httpserver, tmp_path):

@@ -97,7 +97,7 @@ def test_what_the_parser_processes_fork_server_imports_stays_light():
     # echofeed.prepare before the first parser process can start: neither may pull
     # in the store, the fetcher, the publisher or their libraries.
     heavy = ["echofeed.pipeline", "echofeed.store", "echofeed.fetch", "echofeed.publish",
-             "sqlite_utils", "requests", "feedgen", "rich"]  # fmt: skip
+             "sqlite_utils", "requests", "feedgen", "rich", "yaml", "urllib.request"]  # fmt: skip
     probe = (
         "import json, sys\n"
         "import echofeed.cli, echofeed.prepare\n"

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from .errors import ConfigError
 from .topics import fold, name_key
 
@@ -218,6 +216,9 @@ def load_config(path: Path | str) -> Config:
         raise ConfigError(path, None, "no such file (pass another with -c PATH)") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(path, None, f"cannot be read: {e}") from e
+    # Imported here, not by the parser processes that need SourceConfig (12 ms).
+    import yaml
+
     try:
         # libyaml's loader where PyYAML has it (its wheels do): the pure-Python one
         # took 28 ms for a config of 200 sources, this one 3 ms. A file it refuses
@@ -230,6 +231,8 @@ def load_config(path: Path | str) -> Config:
 
 
 def _pure_python_yaml(raw_text: str, path: Path) -> Any:
+    import yaml
+
     try:
         return yaml.safe_load(raw_text)
     except yaml.YAMLError as e:

@@ -42,6 +42,7 @@ from .prepare import (
     lower_priority,
     parse_in_worker,
     prepare_entry,
+    ready,
 )
 from .publish import (
     EPOCH,
@@ -698,6 +699,13 @@ def ingest_sources(
     upcoming = iter(due)
     cores = os.cpu_count() or 1
     parsers = _Parsers(cores) if cores > 1 and len(due) >= PARSE_PROCESSES_FROM else None
+    if parsers is not None and sum(item.state.body_sha256 is None for item in due) >= (
+        PARSE_PROCESSES_FROM
+    ):
+        # That many sources never sent a body, so none can answer 304 or send the
+        # same one again: the processes will be needed, and they start while the
+        # first feeds download instead of once two bodies are in.
+        parsers.start()
     sorter_copy = deepcopy(sorter)  # the fetch threads' own: see Preparing
     # The new states of the sources with nothing to store (a 304, or a body as it
     # was), written in one statement once the others are stored: a transaction
@@ -762,6 +770,14 @@ class _Parsers:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._bodies = 0
+
+    def start(self) -> None:
+        """Start the processes now, ahead of the first body."""
+        pool = self._current()
+        for _ in range(self._workers):
+            # With a fork server the pool starts a process per task submitted
+            # while none is idle: one task each starts them all.
+            pool.submit(ready)
 
     def take(self) -> bool:
         """Whether the next body goes to the processes: not the first

@@ -113,6 +113,10 @@ def parse_in_worker(job: ParseJob) -> tuple[ParsedFeed, tuple[Prepared, ...]] | 
         return ("unexpected", f"unexpected error: {e!r}")
 
 
+def ready() -> None:
+    """Does nothing, in a parser process: a task that makes the pool start one."""
+
+
 def lower_priority() -> None:
     """Runs first in each parser process: lower its priority by PARSER_NICENESS.
 
