@@ -45,9 +45,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -84,6 +86,10 @@ with _unimportable("numpy", "pandas"):
     import sqlite_utils  # noqa: E402
 
 SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+# The writer checkpoints the log itself only past this many pages (40 MB), should
+# the checkpoint thread (see _Checkpointer) fall behind; SQLite's default is 1,000.
+WAL_BACKSTOP_PAGES = 10_000
 
 
 def to_text(when: datetime) -> str:
@@ -174,6 +180,57 @@ class _CommitGroup:
     inside: bool = False  # in one of them now: a nested transaction() just runs
 
 
+class _Checkpointer:
+    """Copies the write-ahead log into the database file, in a thread of its own.
+
+    SQLite does it in the thread that commits, once the log passes 1,000 pages,
+    and waits there for an fsync of the log and one of the database: 45 ms of the
+    65 ms the last commit of a first pass of 50 feeds took, while the parsers
+    waited for that thread to store their next feed. Here a commit only appends
+    to the log and wakes this thread, which checkpoints on a connection of its own
+    (PASSIVE: it never waits for, nor blocks, the writer or a reader) at most
+    every GAP seconds, while the pass goes on storing and publishing. Closing the
+    store waits for it; the last connection to close checkpoints what is left.
+    """
+
+    GAP = 0.5  # seconds between checkpoints, at least: each costs two fsyncs
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="echofeed-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        self._closing.set()
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(str(self._path), check_same_thread=False)
+        except sqlite3.Error as e:  # the writer checkpoints past WAL_BACKSTOP_PAGES
+            log.debug("%s: no checkpoint thread: %s", self._path, e)
+            return
+        try:
+            while True:
+                self._wake.wait()
+                if self._closing.is_set():
+                    return
+                self._wake.clear()
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as e:  # the log keeps every page: nothing is lost
+                    log.debug("%s: checkpoint failed: %s", self._path, e)
+                self._closing.wait(self.GAP)
+        finally:
+            conn.close()
+
+
 def _disk_full_note(path: Path) -> str:
     """SQLite reports a full disk as a vague "disk I/O error" when it cannot grow -shm."""
     try:
@@ -195,6 +252,7 @@ class Store:
         """
         self.path = Path(path)
         self._group: _CommitGroup | None = None
+        self._checkpointer: _Checkpointer | None = None
         try:
             if read_only:
                 self._open_read_only()
@@ -210,6 +268,8 @@ class Store:
             # and topics, and with the default cache their pages left memory
             # between writes. Storing 10,000 feed entries: 3.1 s -> 2.6 s of CPU.
             self.db.execute("PRAGMA cache_size=-32000")
+            self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+            self._checkpointer = _Checkpointer(self.path)
             self._migrate()
         except sqlite3.DatabaseError as e:
             reason = f"cannot open the database: {e}{_disk_full_note(self.path)}"
@@ -218,6 +278,8 @@ class Store:
             raise StoreError(self.path, f"cannot open the database: {e}") from e
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.db.conn.close()
 
     def __enter__(self) -> Store:
@@ -247,6 +309,7 @@ class Store:
             try:
                 yield
                 conn.commit()
+                self._committed()
             except BaseException:
                 conn.rollback()  # also after a failed COMMIT, which leaves it open
                 raise
@@ -307,6 +370,7 @@ class Store:
             return
         try:
             conn.commit()
+            self._committed()
         except sqlite3.DatabaseError as e:
             conn.rollback()  # a failed COMMIT leaves the transaction open
             reason = (
@@ -314,6 +378,10 @@ class Store:
                 f"{e}{_disk_full_note(self.path)}"
             )
             raise StoreError(self.path, reason) from e
+
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.wake()
 
     def _open_read_only(self) -> None:
         if not self.path.is_file():
