@@ -768,16 +768,26 @@ class _Parsers:
     def __init__(self, workers: int) -> None:
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._starter: threading.Thread | None = None
         self._lock = threading.Lock()
         self._bodies = 0
 
     def start(self) -> None:
-        """Start the processes now, ahead of the first body."""
-        pool = self._current()
-        for _ in range(self._workers):
-            # With a fork server the pool starts a process per task submitted
-            # while none is idle: one task each starts them all.
-            pool.submit(ready)
+        """Start the processes now, ahead of the first body, in a thread: starting
+        one waits for the fork server's imports (about 0.1 s), and the caller has
+        feeds to fetch meanwhile."""
+        self._starter = threading.Thread(target=self._start, name="echofeed-parsers", daemon=True)
+        self._starter.start()
+
+    def _start(self) -> None:
+        try:
+            pool = self._current()
+            for _ in range(self._workers):
+                # With a fork server the pool starts a process per task submitted
+                # while none is idle: one task each starts them all.
+                pool.submit(ready)
+        except RuntimeError:  # closed meanwhile: the pass needed none
+            pass
 
     def take(self) -> bool:
         """Whether the next body goes to the processes: not the first
@@ -845,6 +855,8 @@ class _Parsers:
         broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
+        if self._starter is not None:
+            self._starter.join()
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
