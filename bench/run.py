@@ -263,6 +263,7 @@ def peak_rss_mb() -> float:
 
 def child_refresh(config_path: Path, timed: bool, check_calls: bool) -> dict[str, Any]:
     from echofeed import pipeline
+    from echofeed.cli import freeze_imported
     from echofeed.config import load_config
     from echofeed.pipeline import refresh
 
@@ -283,6 +284,7 @@ def child_refresh(config_path: Path, timed: bool, check_calls: bool) -> dict[str
 
     pipeline.publish_all = timed_publish
     config = load_config(config_path)
+    freeze_imported()  # as `echofeed refresh` does before its pass
     rss_before = peak_rss_mb()  # Python, echofeed and its libraries imported
     started = time.perf_counter()
     report = refresh(config)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import shutil
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,14 @@ import yaml
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
 REAL_SEED = REPO / "seeds" / "000_8f9feb9b160033ea.txt"
+
+
+@pytest.fixture(autouse=True)
+def _collectable_again():
+    """The CLI's commands freeze what is alive (cli.freeze_imported): in one test
+    process that would keep every earlier test's garbage for good."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")

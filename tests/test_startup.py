@@ -4,12 +4,16 @@ installed, are never imported for echofeed; code imported later still gets them.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from echofeed.cli import cli
 from echofeed.pipeline import PARSE_PROCESSES_FROM
 
 from .conftest import DATA, write_seed
@@ -112,3 +116,18 @@ def test_what_the_parser_processes_fork_server_imports_stays_light():
                           env=env, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout) == []
+
+
+def test_refresh_leaves_what_it_imported_out_of_the_collectors_walks(
+    newsroom, tmp_path, monkeypatch
+):
+    # Modules live as long as the process: walking them in every full collection,
+    # and once more at exit, was 55 ms of a first refresh of 50 feeds.
+    monkeypatch.chdir(tmp_path)
+    config = newsroom()
+    write_seed(tmp_path / "seeds", "001_00000000000000aa.txt", "Harbour reopens after storm")
+    assert gc.get_freeze_count() == 0
+    result = CliRunner().invoke(cli, ["--config", str(config), "refresh"])
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() > 10_000  # the modules, their functions and classes
+    assert "Harbour reopens after storm" in (tmp_path / "feeds" / "all.atom").read_text("utf-8")
