@@ -13,18 +13,13 @@ and says which one, rather than reporting a silent zero.
 from __future__ import annotations
 
 import argparse
-import compileall
 import contextlib
 import functools
-import http.client
 import json
 import math
 import os
-import platform
 import resource
 import shutil
-import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -36,19 +31,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
+# What only the parent (generating, serving, load-testing, reporting) uses is
+# imported where it is used. A pass runs in a child started from this script,
+# and the fork server of echofeed's parser processes imports the main script
+# again: this one's imports were 76 ms there (and in each child), harness that
+# `echofeed refresh`, whose main script is the light CLI, never pays.
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.generate import (  # noqa: E402 - needs the repo on sys.path when run as a script
-    TOPICS,
-    BenchHTTPServer,
-    change_inputs,
-    feed_urls,
-    generate_newsroom,
-    headline_variant,
-    make_feed_server,
-)
 
 HERE = Path(__file__).resolve().parent
 FETCH_WORKERS = 8
@@ -432,7 +421,7 @@ def child_dedup(workdir: Path, stored: int, new: int) -> dict[str, Any]:
 def _dedup_by_headline_key(workdir: Path, stored: int, new: int) -> dict[str, Any]:
     import random
 
-    from bench.generate import _headlines
+    from bench.generate import _headlines, headline_variant
     from echofeed.dedup import headline_key
     from echofeed.model import Entry
     from echofeed.store import Store
@@ -497,6 +486,8 @@ def child_static_serve(folder: Path) -> None:
     """The baseline: the stdlib's file server over the same output folder."""
     from http.server import SimpleHTTPRequestHandler
 
+    from bench.generate import BenchHTTPServer
+
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
@@ -506,6 +497,8 @@ def child_static_serve(folder: Path) -> None:
 
 
 def child_feed_serve(folder: Path) -> None:
+    from bench.generate import make_feed_server
+
     _announce(make_feed_server(folder))
 
 
@@ -517,6 +510,8 @@ def _announce(server: Any) -> None:
 
 def run_child(*args: str, timeout: float = 900) -> tuple[dict[str, Any], float]:
     """Run `run.py --child ...` and return (its JSON result, its wall time with start-up)."""
+    import subprocess
+
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", *args],
@@ -531,6 +526,8 @@ def run_child(*args: str, timeout: float = 900) -> tuple[dict[str, Any], float]:
 @contextlib.contextmanager
 def server_process(kind: str, folder: Path) -> Iterator[str]:
     """A server in a process of its own (so it does not share our GIL); yields its URL."""
+    import subprocess
+
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--child", kind, str(folder)],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
@@ -564,6 +561,8 @@ def load_test(
 ) -> dict[str, Any]:
     """GET `paths` round-robin from `clients` concurrent keep-alive clients; bounded by
     request count and time. Works against any HTTP server on 127.0.0.1 (or elsewhere)."""
+    import http.client
+
     parts = urlsplit(base_url)
     prefix = parts.path.rstrip("/")
     latencies: list[float] = []
@@ -673,6 +672,10 @@ def published_paths(output_dir: Path) -> list[str]:
 
 
 def write_config(workdir: Path, name: str, base_url: str, *, seeds: bool, prefix: str) -> Path:
+    import yaml
+
+    from bench.generate import TOPICS, feed_urls
+
     settings = {
         "title": "GlobalEcho",
         "base_url": "http://127.0.0.1:8080/",
@@ -701,6 +704,8 @@ def measure_size(
     repeats: int,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
+    from bench.generate import change_inputs, generate_newsroom
+
     n, m, k = size
     workdir = work / label
     shutil.rmtree(workdir, ignore_errors=True)
@@ -747,6 +752,8 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Each measure's median over the rounds (the first and repeat passes apart)."""
+    import statistics
+
     return {
         key: statistics.median(r[key] for r in rounds) if key != "entries" else rounds[0][key]
         for key in rounds[0]
@@ -763,6 +770,8 @@ def _check_clean(label: str, what: str, refresh: dict[str, Any]) -> None:
 def measure_peer(workdir: Path, base_url: str, log: Callable[[str], None],
                  label: str) -> dict[str, Any]:  # fmt: skip
     """echofeed and reader on the same feeds (no seeds), each a fresh process: start-up counts."""
+    from bench.generate import feed_urls
+
     try:
         import reader  # noqa: F401
     except ImportError:
@@ -812,6 +821,8 @@ def measure_peer(workdir: Path, base_url: str, log: Callable[[str], None],
 
 
 def machine_note() -> dict[str, Any]:
+    import platform
+
     load = os.getloadavg()
     return {
         "cores": os.cpu_count(),
@@ -824,6 +835,8 @@ def machine_note() -> dict[str, Any]:
 
 
 def _git_commit() -> str:
+    import subprocess
+
     try:
         done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, cwd=REPO, timeout=10)  # fmt: skip
@@ -1130,6 +1143,8 @@ def compile_echofeed() -> None:
     about 70 ms of start-up that an installed echofeed (or reader, installed
     from its wheel) never pays, and a tenth of a no-change pass at 50 feeds.
     """
+    import compileall
+
     import echofeed
 
     for folder in echofeed.__path__:
