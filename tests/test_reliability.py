@@ -342,6 +342,28 @@ def test_safe_output_path_refuses_names_outside_output_dir(tmp_path, relpath):
         safe_output_path(tmp_path / "feeds", relpath)
 
 
+def test_safe_output_path_resolves_every_name_as_realpath_does(tmp_path):
+    out = tmp_path / "feeds"
+    (out / "archive" / "all").mkdir(parents=True)
+    (out / "archive" / "all" / "page-1.atom").write_text("x")
+    (out / "file.atom").write_text("x")
+    (tmp_path / "elsewhere").mkdir()
+    (out / "linked").symlink_to(out / "archive")  # a folder linked inside
+    (out / "away").symlink_to(tmp_path / "elsewhere")  # and one outside
+    (out / "archive" / "all" / "page-2.atom").symlink_to(out / "archive" / "all" / "page-1.atom")
+    (out / "escape.atom").symlink_to(tmp_path / "secret.txt")
+    (tmp_path / "feeds-link").symlink_to(out)  # output_dir itself a symlink
+    for root in (out, tmp_path / "feeds-link"):
+        for relpath in ("archive/all/page-1.atom", "archive/all/new.atom", "new/folder/x.atom",
+                        "linked/all/page-1.atom", "archive/all/page-2.atom", "file.atom/x.atom",
+                        "archive//all/page-1.atom", "./archive/all/page-1.atom",
+                        "archive/../file.atom"):  # fmt: skip
+            assert safe_output_path(root, relpath) == Path(os.path.realpath(root / relpath))
+        for relpath in ("away/x.atom", "escape.atom", "linked/../../x.atom"):
+            with pytest.raises(PublishError, match="refusing to write outside the output folder"):
+                safe_output_path(root, relpath)
+
+
 def test_symlinked_subfolder_pointing_outside_is_refused(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
