@@ -129,3 +129,9 @@ def test_no_checkpoint_thread_outlives_its_store(tmp_path):
     assert checkpoint_threads() == before
     with Store(tmp_path / "echofeed.db", read_only=True):
         assert checkpoint_threads() == before  # a reader has none
+    # Nor one whose store failed to open (the daemon tries again every pass).
+    with sqlite3.connect(tmp_path / "echofeed.db") as db:
+        db.execute("update meta set value = '999' where key = 'schema_version'")
+    with pytest.raises(StoreError, match="made by a newer echofeed"):
+        Store(tmp_path / "echofeed.db")
+    assert checkpoint_threads() == before

@@ -786,8 +786,10 @@ class _Parsers:
                 # With a fork server the pool starts a process per task submitted
                 # while none is idle: one task each starts them all.
                 pool.submit(ready)
-        except RuntimeError:  # closed meanwhile: the pass needed none
-            pass
+        except Exception as e:  # noqa: BLE001 - closed meanwhile, or cannot start
+            # A pool that cannot start fails again on each body sent to it, and
+            # that error is reported against the body's source.
+            log.debug("parser processes not started ahead: %r", e)
 
     def take(self) -> bool:
         """Whether the next body goes to the processes: not the first
