@@ -357,19 +357,26 @@ def test_many_sources_parse_in_processes_and_a_dead_parser_fails_only_its_source
     assert report.counts["new"] == 2
 
 
-def test_a_pass_where_one_of_many_feeds_changed_parses_it_without_starting_processes(
-    newsroom, httpserver, monkeypatch
-):
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    started: list[int] = []
+@pytest.fixture
+def pool_starts(monkeypatch) -> list[str]:
+    """A list that each process pool started appends "processes" to (on two cores)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # processes even on a one-core runner
+    events: list[str] = []
     real_pool = concurrent.futures.process.ProcessPoolExecutor
 
     def counted_pool(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        started.append(1)
+        events.append("processes")
         return real_pool(*args, **kwargs)
 
     # pipeline imports the pool where it starts one (not at import time).
     monkeypatch.setattr(concurrent.futures.process, "ProcessPoolExecutor", counted_pool)
+    return events
+
+
+def test_a_pass_where_one_of_many_feeds_changed_parses_it_without_starting_processes(
+    newsroom, httpserver, pool_starts
+):
+    started = pool_starts
     count = pipeline.PARSE_PROCESSES_FROM
     bodies = {i: RSS.replace(b"<guid", f"<category>feed {i}</category><guid".encode())
               for i in range(count)}  # fmt: skip
@@ -401,18 +408,11 @@ def test_a_pass_where_one_of_many_feeds_changed_parses_it_without_starting_proce
 
 
 def test_a_first_pass_of_many_feeds_starts_the_parser_processes_before_a_body_arrives(
-    newsroom, httpserver, monkeypatch
+    newsroom, httpserver, monkeypatch, pool_starts
 ):
     # Sources that never sent a body cannot answer 304: that many will need the
     # processes, which start while the first feeds download.
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    events: list[str] = []
-    real_pool = concurrent.futures.process.ProcessPoolExecutor
-
-    def counted_pool(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        events.append("processes")
-        return real_pool(*args, **kwargs)
-
+    events = pool_starts
     real_fetch = Fetcher.fetch
 
     def noted_fetch(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
@@ -420,7 +420,6 @@ def test_a_first_pass_of_many_feeds_starts_the_parser_processes_before_a_body_ar
         events.append("body" if result.body else "no body")
         return result
 
-    monkeypatch.setattr(concurrent.futures.process, "ProcessPoolExecutor", counted_pool)
     monkeypatch.setattr(Fetcher, "fetch", noted_fetch)
     count = pipeline.PARSE_PROCESSES_FROM
     for i in range(count):
