@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from echofeed import pipeline
 from echofeed.config import load_config
 from echofeed.pipeline import plan_feeds_keeping_slugs, refresh
 from echofeed.publish import (
@@ -192,6 +193,40 @@ def test_a_page_edited_by_hand_to_the_same_size_and_mtime_is_not_spliced(
     refresh(config, now=T0 + timedelta(minutes=10))
     assert b"Fake story" not in page.read_bytes()
     assert b"A corrected paragraph." in page.read_bytes()
+    assert_current(config, tmp_path)
+
+
+def test_edits_on_many_pages_of_a_feed_are_spliced_in_threads_each_page_on_its_own(
+    archived_newsroom, tmp_path, monkeypatch
+):
+    # Pages are spliced in threads (pipeline.SPLICE_THREADS, one per core): each
+    # page's outcome is its own, whatever the others' was, on any machine.
+    monkeypatch.setattr(pipeline, "SPLICE_THREADS", 3)
+    config = archived_newsroom
+    edits = [1, 5, 9, 13, 17, 21]  # World seeds, each on another page of all and of World
+    pages = {n: sorted(p for p in page_holding(config, key_of(n)) if "/all/" in p) for n in edits}
+    assert len({page for held in pages.values() for page in held}) == len(edits)
+    forged = config.output_dir / pages[5][0]  # same size and mtime: must not be spliced
+    stat = forged.stat()
+    forged.write_bytes(forged.read_bytes().replace(b"Seed story number", b"Fake story number"))
+    os.utime(forged, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    (config.output_dir / pages[13][0]).unlink()  # cannot be read: rendered again
+    untouched = sorted(
+        p.relative_to(config.output_dir).as_posix()
+        for p in (config.output_dir / "archive" / "all").iterdir()
+        if p.relative_to(config.output_dir).as_posix() not in {x for v in pages.values() for x in v}
+    )
+    before = {p: (config.output_dir / p).stat().st_mtime_ns for p in untouched}
+    for n in edits:
+        write_seed(tmp_path / "seeds", seed_name(n), f"Seed story number {n}",
+                   f"Correction number {n}.", section="World")  # fmt: skip
+    report = refresh(config, now=T0 + timedelta(minutes=10))
+    assert report.counts["updated"] == len(edits)
+    for n in edits:
+        for relpath in page_holding(config, key_of(n)):
+            assert f"Correction number {n}.".encode() in (config.output_dir / relpath).read_bytes()
+    assert b"Fake story" not in forged.read_bytes()
+    assert {p: (config.output_dir / p).stat().st_mtime_ns for p in untouched} == before
     assert_current(config, tmp_path)
 
 

@@ -70,8 +70,7 @@ from .publish import (
     render_fragments,
     render_json_feed,
     render_opml,
-    safe_output_path,
-    splice_archive_page,
+    splice_archive_file,
     write_if_changed,
 )
 from .seeds import SeedFile, parse_seed, stat_seed_files
@@ -1100,6 +1099,28 @@ def _unchanged_since_last_publish(
     return PublishResult((), feeds, (), also_unchanged=tuple(others))
 
 
+SPLICE_THREADS = min(4, os.cpu_count() or 1)
+
+
+def _splice_files(
+    config: Config,
+    spec: FeedSpec,
+    renewals: Sequence[tuple[int, Sequence[str], str, dict[bytes, EntryFragment]]],
+) -> list[tuple[str, bool] | None]:
+    """`splice_archive_file` for each (page number, keys, recorded fingerprint, renewed
+    entries), in that order. Reading, hashing and writing a page's bytes, most of a
+    splice, let go of the GIL, so the pages are spliced in threads: about 400 pages
+    of 190 kB each in a pass that edited 1% of 10,000 seeds."""
+    if len(renewals) < 2 or SPLICE_THREADS < 2:
+        return [splice_archive_file(config, spec, n, f, r) for n, _, f, r in renewals]
+    with ThreadPoolExecutor(SPLICE_THREADS, thread_name_prefix="echofeed-splice") as pool:
+        return list(
+            pool.map(
+                lambda job: splice_archive_file(config, spec, job[0], job[2], job[3]), renewals
+            )
+        )
+
+
 class _Entries:
     """Every story's rendered Atom entry, kept in the store between passes.
 
@@ -1135,33 +1156,17 @@ class _Entries:
         self._flush_when_full()
         return newest_first(f for f in found.values() if f is not None)
 
-    def spliced(
-        self,
-        spec: FeedSpec,
-        number: int,
-        relpath: str,
-        fingerprint: str,
-        edited: Sequence[str],
-        story_stamps: dict[str, str],
-    ) -> tuple[bytes, str] | None:
-        """Archive page `number` from its file, with the entries of the `edited`
-        stories rendered again in place of theirs: (the page, its fingerprint).
-
-        A page is fifty entries, and an edited archived story sits on a page of
-        each of its feeds: reading back every other entry of those pages was most
-        of a pass that edited 1% of 10,000 seeds. None (the caller makes the page
-        from kept entries) when the file is not the page its recorded fingerprint
-        names, or when an edit would drop or move an entry: an edited story that
-        is withdrawn or refused by lxml, not on the page, or with another
-        published date (see `splice_archive_page`)."""
-        try:
-            document = safe_output_path(self.config.output_dir, relpath).read_bytes()
-        except OSError:
-            return None
+    def renewed(
+        self, spec: FeedSpec, edited: Sequence[str], story_stamps: dict[str, str]
+    ) -> dict[bytes, EntryFragment] | None:
+        """The entries of the `edited` stories of an archive page, rendered again, by
+        the escaped text of their <id>: what `splice_archive_file` puts in place of
+        theirs. None (the caller makes the page from kept entries) when one is left
+        out: withdrawn, or refused by lxml."""
         renewed = {entry_id(f): f for f in self.page(spec, edited, story_stamps)}
         if len(renewed) != len(edited) or None in renewed:
             return None
-        return splice_archive_page(self.config, spec, number, document, fingerprint, renewed)
+        return renewed  # type: ignore[return-value]  # no None key: checked above
 
     def of_stories(
         self, spec: FeedSpec, stories: Sequence[Story], story_stamps: dict[str, str]
@@ -1249,6 +1254,10 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
 
     def write(relpath: str, content: bytes, *, feed: bool = False, durable: bool = True) -> bool:
         wrote = write_if_changed(config.output_dir, relpath, content, durable=durable)
+        record(relpath, wrote, feed=feed)
+        return wrote
+
+    def record(relpath: str, wrote: bool, *, feed: bool = False) -> None:
         if feed:
             (written if wrote else unchanged).append(relpath)
         else:
@@ -1256,7 +1265,6 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         if wrote:  # the listing stays what is on disk, without a second walk
             stat = os.lstat(config.output_dir / relpath)
             listing[relpath] = (stat.st_size, stat.st_mtime_ns)
-        return wrote
 
     def on_disk(relpath: str) -> str | None:
         """Size and mtime of a published file (as the pass found it, or as it wrote
@@ -1310,17 +1318,21 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         story_stamps.update(store.story_stamps(
             key for *_, edited in to_splice for key in edited if key not in story_stamps
         ))  # fmt: skip
+        renewals = []
         for number, page_keys, fingerprint_was, edited in to_splice:
+            renewed = entries.renewed(spec, edited, story_stamps)
+            if renewed is None:
+                due_pages.append((number, page_keys))
+            else:
+                renewals.append((number, page_keys, fingerprint_was, renewed))
+        spliced_pages = _splice_files(config, spec, renewals)
+        for (number, page_keys, *_), spliced in zip(renewals, spliced_pages, strict=True):
             relpath = spec.archive_relpath(number)
-            spliced = entries.spliced(spec, number, relpath, fingerprint_was, edited, story_stamps)
             if spliced is None:
                 due_pages.append((number, page_keys))
                 continue
-            page, fingerprint = spliced
-            if fingerprint == fingerprint_was:
-                also_unchanged.append(relpath)  # an edit its entry does not show
-            else:
-                write(relpath, page, durable=False)
+            fingerprint, wrote = spliced
+            record(relpath, wrote)
             # The page's stamp is left unknown: it names every story's stamp, and
             # reading those was most of what the splice saves. A pass that looks at
             # every page finds the page by its fingerprint as it is.

@@ -502,6 +502,32 @@ def splice_archive_page(
     return header + entries + _FEED_END, new_fingerprint
 
 
+def splice_archive_file(
+    config: Config,
+    spec: FeedSpec,
+    number: int,
+    fingerprint: str,
+    renewed: Mapping[bytes, EntryFragment],
+) -> tuple[str, bool] | None:
+    """Archive page `number` of `spec` spliced in its file (see `splice_archive_page`)
+    and written back when its bytes change: (its fingerprint now, whether the file
+    was rewritten). None when the file cannot be read or is not the page that
+    `fingerprint` names, or an edit would move an entry: the caller renders the page.
+    Touches nothing but the page's file, so pages can be spliced in threads."""
+    relpath = spec.archive_relpath(number)
+    try:
+        document = safe_output_path(config.output_dir, relpath).read_bytes()
+    except OSError:
+        return None
+    spliced = splice_archive_page(config, spec, number, document, fingerprint, renewed)
+    if spliced is None:
+        return None
+    page, new_fingerprint = spliced
+    if new_fingerprint == fingerprint:  # an edit its entry does not show
+        return new_fingerprint, False
+    return new_fingerprint, write_if_changed(config.output_dir, relpath, page, durable=False)
+
+
 def _header_updated(header: bytes) -> datetime | None:
     at = header.find(_FEED_UPDATED)
     if at < 0:
