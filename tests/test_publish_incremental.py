@@ -179,9 +179,9 @@ def test_a_pass_that_stored_nothing_new_reads_no_feed_and_writes_nothing(
     timelines = Counter[str]()
     feed_timelines = Store.feed_timelines
 
-    def counted(store, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def counted(store, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         timelines["read"] += 1
-        return feed_timelines(store, **kwargs)
+        return feed_timelines(store, *args, **kwargs)
 
     monkeypatch.setattr(Store, "feed_timelines", counted)
     # The server ignores conditional GET and sends the same stories in new bytes:

@@ -196,6 +196,46 @@ def test_a_page_edited_by_hand_to_the_same_size_and_mtime_is_not_spliced(
     assert_current(config, tmp_path)
 
 
+def test_a_pass_that_changed_a_few_stories_reads_no_feed_whole(
+    archived_newsroom, tmp_path, monkeypatch
+):
+    # Each feed's open page and head as the last publish left them, with the
+    # stories written since, are all that can be off its frozen pages: neither
+    # every story's place in every feed nor every frozen page is read.
+    config = archived_newsroom
+    with Store(config.database) as store:
+        stored = len(store.feed_timelines()[("all", "")])
+    asked = keys_asked_of(monkeypatch, "feed_timelines")
+    read_pages: list[str] = []
+    monkeypatch.setattr(Store, "archive_pages", lambda self, feed: read_pages.append(feed))
+    write_seed(tmp_path / "seeds", seed_name(3), "Harbour story number 3", "A corrected paragraph.",
+               section="Business")  # fmt: skip
+    write_seed(tmp_path / "seeds", seed_name(40), "Harbour story number 40", section="World")
+    report = refresh(config, now=T0 + timedelta(minutes=10))
+    assert (report.counts["new"], report.counts["updated"]) == (1, 1)
+    assert read_pages == []
+    assert asked and len(set(asked)) < stored / 2
+    assert key_of(3) in asked and key_of(40) in asked
+    assert "Harbour story number 40" in (config.output_dir / "all.atom").read_text("utf-8")
+    monkeypatch.undo()
+    assert_current(config, tmp_path)
+
+
+def test_a_database_without_the_record_of_unplaced_stories_reads_every_feed_once(
+    archived_newsroom, tmp_path
+):
+    config = archived_newsroom
+    with sqlite3.connect(config.database) as db:  # as a version before the record left it
+        db.execute("delete from meta where key = 'unplaced'")
+    write_seed(tmp_path / "seeds", seed_name(40), "Harbour story number 40", section="World")
+    refresh(config, now=T0 + timedelta(minutes=10))
+    assert "Harbour story number 40" in (config.output_dir / "all.atom").read_text("utf-8")
+    assert_current(config, tmp_path)
+    write_seed(tmp_path / "seeds", seed_name(41), "Harbour story number 41", section="World")
+    refresh(config, now=T0 + timedelta(minutes=20))
+    assert_current(config, tmp_path)
+
+
 def test_edits_on_many_pages_of_a_feed_are_spliced_in_threads_each_page_on_its_own(
     archived_newsroom, tmp_path, monkeypatch
 ):

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -1078,6 +1078,53 @@ def _last_publish(store: Store) -> dict[str, Any]:
     return last if isinstance(last, dict) else {}
 
 
+def _unplaced_record(store: Store) -> dict[str, list[str]] | None:
+    """Each feed's keys left off its frozen pages by the last publish (its open page
+    and head), as that publish recorded them; None when it did not."""
+    try:
+        record = json.loads(store.get_meta("unplaced") or "null")
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+@dataclass(frozen=True)
+class _FrozenPages:
+    """A feed's frozen archive pages: all of them read, or only counted, with the
+    changed stories each one holds (its other keys read when it is rendered)."""
+
+    store: Store
+    feed: str
+    count: int
+    pages: list[list[str]] | None = None
+    changed_on: dict[int, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, store: Store, feed: str) -> _FrozenPages:
+        pages = store.archive_pages(feed)
+        return cls(store, feed, len(pages), pages)
+
+    @classmethod
+    def counted(cls, store: Store, feed: str, changed_on: dict[int, list[str]]) -> _FrozenPages:
+        return cls(store, feed, store.archive_page_count(feed), None, changed_on)
+
+    @property
+    def holding(self) -> set[str]:
+        """The changed stories on these pages (when only counted)."""
+        return {key for keys in self.changed_on.values() for key in keys}
+
+    def keys(self, number: int) -> list[str]:
+        if self.pages is not None:
+            return self.pages[number - 1]
+        return self.store.archive_page(self.feed, number)
+
+    def edited(self, number: int, changed: set[str]) -> list[str]:
+        """The `changed` stories on page `number`."""
+        if self.pages is not None:
+            return [key for key in self.pages[number - 1] if key in changed]
+        return self.changed_on.get(number, [])
+
+
 def _unchanged_since_last_publish(
     config: Config, store: Store, last: dict[str, Any], listing: dict[str, tuple[int, int]]
 ) -> PublishResult | None:
@@ -1105,20 +1152,16 @@ SPLICE_THREADS = min(4, os.cpu_count() or 1)
 def _splice_files(
     config: Config,
     spec: FeedSpec,
-    renewals: Sequence[tuple[int, Sequence[str], str, dict[bytes, EntryFragment]]],
+    renewals: Sequence[tuple[int, str, dict[bytes, EntryFragment]]],
 ) -> list[tuple[str, bool] | None]:
-    """`splice_archive_file` for each (page number, keys, recorded fingerprint, renewed
+    """`splice_archive_file` for each (page number, recorded fingerprint, renewed
     entries), in that order. Reading, hashing and writing a page's bytes, most of a
     splice, let go of the GIL, so the pages are spliced in threads: about 400 pages
     of 190 kB each in a pass that edited 1% of 10,000 seeds."""
     if len(renewals) < 2 or SPLICE_THREADS < 2:
-        return [splice_archive_file(config, spec, n, f, r) for n, _, f, r in renewals]
+        return [splice_archive_file(config, spec, n, f, r) for n, f, r in renewals]
     with ThreadPoolExecutor(SPLICE_THREADS, thread_name_prefix="echofeed-splice") as pool:
-        return list(
-            pool.map(
-                lambda job: splice_archive_file(config, spec, job[0], job[2], job[3]), renewals
-            )
-        )
+        return list(pool.map(lambda job: splice_archive_file(config, spec, *job), renewals))
 
 
 class _Entries:
@@ -1287,49 +1330,74 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
     story_stamps: dict[str, str] = {}  # of this pass, shared by the feeds
     latest: list[Story] = []
     entries = _Entries(config, store, report.warnings)
-    timelines = store.feed_timelines()
+    # The keys each feed left off its frozen pages at the last publish: with the
+    # stories written since, they are all that can be off them now (a story joins,
+    # leaves or moves in a feed only by a write), so a pass that changed little
+    # reads those and the frozen pages holding a changed story, not every feed's
+    # timeline and pages (a tenth of a 1%-changed pass at 10,000 seeds).
+    unplaced_before = _unplaced_record(store) if changed is not None else None
+    if unplaced_before is not None and all(spec.relpath in unplaced_before for spec in specs):
+        assert changed is not None
+        timelines = store.feed_timelines({*changed, *chain(*unplaced_before.values())})
+        places = store.archive_places(changed)
+    else:
+        unplaced_before, places = None, None
+        timelines = store.feed_timelines()
+    unplaced_now: dict[str, list[str]] = {}
     for spec in specs:
-        timeline = timelines.get((spec.kind, spec.name), [])
-        frozen = store.archive_pages(spec.relpath)
         # A copy that took over from a pruned archived story is that story: archived.
         heirs = store.archive_heirs(spec.relpath)
-        timeline = [key for key in timeline if key not in heirs]
-        head_keys, to_freeze, open_page = paginate(timeline, config.entries_per_feed, frozen)
+        timeline = [key for key in timelines.get((spec.kind, spec.name), []) if key not in heirs]
+        if unplaced_before is None or places is None:
+            frozen = _FrozenPages.read(store, spec.relpath)
+            head_keys, to_freeze, open_page = paginate(
+                timeline, config.entries_per_feed, frozen.pages
+            )
+        else:
+            assert changed is not None
+            frozen = _FrozenPages.counted(store, spec.relpath, places.get(spec.relpath, {}))
+            may_be_off = set(unplaced_before[spec.relpath]) | (changed - frozen.holding)
+            head_keys, to_freeze, open_page = paginate(
+                [key for key in timeline if key in may_be_off], config.entries_per_feed
+            )
+        unplaced_now[spec.relpath] = [*open_page, *head_keys]
         if to_freeze:
             # Frozen before any file is written: a pass killed in between leaves
             # pages the next pass renders, never a page whose stories could move.
             with store.transaction():
-                for number, page_keys in enumerate(to_freeze, start=len(frozen) + 1):
+                for number, page_keys in enumerate(to_freeze, start=frozen.count + 1):
                     store.freeze_archive_page(spec.relpath, number, page_keys)
-        pages = [*frozen, *to_freeze, *([open_page] if open_page else [])]
         due_pages, to_splice = [], []
-        for number, page_keys in enumerate(pages, start=1):
+        for number in range(1, frozen.count + 1):
             relpath = spec.archive_relpath(number)
-            if changed is not None and number <= len(frozen):
+            if changed is not None:
                 _, fingerprint_was, file_was = _archive_record(known, relpath)
                 if fingerprint_was and file_was == on_disk(relpath):
-                    edited = [key for key in page_keys if key in changed]
+                    edited = frozen.edited(number, changed)
                     if edited:
-                        to_splice.append((number, page_keys, fingerprint_was, edited))
+                        to_splice.append((number, fingerprint_was, edited))
                     else:
                         also_unchanged.append(relpath)
                     continue
-            due_pages.append((number, page_keys))
+            due_pages.append((number, frozen.keys(number)))
+        later = [*to_freeze, *([open_page] if open_page else [])]
+        due_pages += enumerate(later, start=frozen.count + 1)
+        page_count = frozen.count + len(later)
         story_stamps.update(store.story_stamps(
             key for *_, edited in to_splice for key in edited if key not in story_stamps
         ))  # fmt: skip
         renewals = []
-        for number, page_keys, fingerprint_was, edited in to_splice:
+        for number, fingerprint_was, edited in to_splice:
             renewed = entries.renewed(spec, edited, story_stamps)
             if renewed is None:
-                due_pages.append((number, page_keys))
+                due_pages.append((number, frozen.keys(number)))
             else:
-                renewals.append((number, page_keys, fingerprint_was, renewed))
+                renewals.append((number, fingerprint_was, renewed))
         spliced_pages = _splice_files(config, spec, renewals)
-        for (number, page_keys, *_), spliced in zip(renewals, spliced_pages, strict=True):
+        for (number, *_), spliced in zip(renewals, spliced_pages, strict=True):
             relpath = spec.archive_relpath(number)
             if spliced is None:
-                due_pages.append((number, page_keys))
+                due_pages.append((number, frozen.keys(number)))
                 continue
             fingerprint, wrote = spliced
             record(relpath, wrote)
@@ -1363,14 +1431,14 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
         head: list[Story] = []
         if spec.kind == "all":  # index.html shows its latest, whether it is rendered or not
             latest = head = newest_first(store.stories_by_keys(head_keys))
-        stamp = head_stamp(config, spec, len(pages), [story_stamps.get(k) for k in head_keys])
+        stamp = head_stamp(config, spec, page_count, [story_stamps.get(k) for k in head_keys])
         if all(known.get(p) == (stamp, on_disk(p)) for p in spec.head_relpaths):
             unchanged.append(spec.relpath)
             also_unchanged.append(spec.json_relpath)
             continue
         head = head or newest_first(store.stories_by_keys(head_keys))
         atom = render_fragments(config, spec, entries.of_stories(spec, head, story_stamps),
-                                prev_archive=len(pages) or None)  # fmt: skip
+                                prev_archive=page_count or None)  # fmt: skip
         if write(spec.relpath, atom, feed=True):
             changed_feeds.append(feed_url(config, spec.relpath))
         if write(spec.json_relpath, render_json_feed(config, spec, head)):
@@ -1401,6 +1469,7 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             "output": listing_digest(listing),
             "feeds": sorted({*written, *unchanged}),
         }))  # fmt: skip
+        store.set_meta("unplaced", json.dumps(unplaced_now))
     pinged: tuple[str, ...] = ()
     if config.websub_hub and changed_feeds:
         pinged, problems = ping_hub(config.websub_hub, changed_feeds)

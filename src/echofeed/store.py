@@ -31,8 +31,9 @@ Tables:
   A cache: a row whose stamp is not the story's current one is never used.
 - meta: schema version, the fingerprint of the sorting rules, whether anything
   publishing reads was written since the last publish (set by triggers on every
-  such write, so a pass can tell that nothing it would publish changed) and what
-  was published.
+  such write, so a pass can tell that nothing it would publish changed), what
+  was published, and each feed's stories left off its frozen pages by that
+  publish (its open page and head: `unplaced`).
 
 SQLite runs in WAL mode; callers group the writes of one source in one
 transaction (`Store.transaction()`), so a crash leaves each source either
@@ -912,10 +913,10 @@ class Store:
         if rows:
             self.db["feed_slugs"].insert_all(rows, pk=("kind", "key"), ignore=True)
 
-    def feed_timelines(self) -> dict[tuple[str, str], list[str]]:
+    def feed_timelines(self, keys: Iterable[str] | None = None) -> dict[tuple[str, str], list[str]]:
         """Keys of the live stories of record of every feed, in the order they were
         first seen: ("all", "") for all of them, ("section", name) and ("topic", name)
-        for each section and topic that has any.
+        for each section and topic that has any. With `keys`, only those stories.
 
         This is the archive order: a new story is always added at the end (ties
         within one pass go by published date). Stories already on a frozen archive
@@ -923,13 +924,31 @@ class Store:
         One read for every feed: a query per feed cost a pass that changed little
         a few tenths of a second at 10,000 seeds.
         """
+        columns = (
+            "select s.first_seen, s.published, s.key, s.section, (select group_concat(topic, "
+            "char(31)) from story_topics t where t.story_key = s.key) from stories s"
+        )
+        if keys is None:
+            rows: Iterable[tuple[str, str, str, str, str | None]] = self.db.conn.execute(
+                f"{columns} indexed by idx_timeline where s.duplicate_of is null "
+                "and s.withdrawn = 0 "
+                "order by s.first_seen, s.published, s.key"
+            )
+        else:  # the dates are fixed-width text (see to_text): they sort as SQL does
+            rows = sorted(
+                (
+                    row
+                    for chunk, marks in _in_chunks(list(keys))
+                    for row in self.db.conn.execute(  # by key: SQLite would scan the live ones
+                        f"{columns} where s.key in ({marks}) and +s.duplicate_of is null "
+                        "and +s.withdrawn = 0",
+                        chunk,
+                    )
+                ),
+                key=lambda row: (row[0] or "", row[1], row[2]),  # SQL puts a null first
+            )
         timelines: dict[tuple[str, str], list[str]] = {("all", ""): []}
-        for key, section, topics in self.db.conn.execute(
-            "select s.key, s.section, (select group_concat(topic, char(31)) from story_topics t "
-            "where t.story_key = s.key) from stories s indexed by idx_timeline "
-            "where s.duplicate_of is null and s.withdrawn = 0 "
-            "order by s.first_seen, s.published, s.key"
-        ):
+        for _, _, key, section, topics in rows:
             timelines[("all", "")].append(key)
             timelines.setdefault(("section", section), []).append(key)
             for topic in topics.split("\x1f") if topics else ():
@@ -947,6 +966,35 @@ class Store:
                 pages.append([])
             pages[number - 1].append(key)
         return pages
+
+    def archive_page(self, feed: str, number: int) -> list[str]:
+        """The story keys of frozen page `number` of `feed`, in page order."""
+        return [
+            key
+            for (key,) in self.db.conn.execute(
+                "select story_key from archive_pages where feed = ? and number = ? "
+                "order by position",
+                [feed, number],
+            )
+        ]
+
+    def archive_page_count(self, feed: str) -> int:
+        """How many frozen pages `feed` has."""
+        row = self.db.conn.execute(
+            "select max(number) from archive_pages where feed = ?", [feed]
+        ).fetchone()
+        return row[0] or 0
+
+    def archive_places(self, keys: Iterable[str]) -> dict[str, dict[int, list[str]]]:
+        """feed -> page number -> which of these stories its frozen page holds."""
+        places: dict[str, dict[int, list[str]]] = {}
+        for chunk, marks in _in_chunks(list(keys)):
+            for feed, number, key in self.db.conn.execute(
+                f"select feed, number, story_key from archive_pages where story_key in ({marks})",
+                chunk,
+            ):
+                places.setdefault(feed, {}).setdefault(number, []).append(key)
+        return places
 
     def archived_feeds(self) -> set[str]:
         """The relpaths of every feed that has a frozen archive page."""
