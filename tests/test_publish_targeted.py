@@ -4,11 +4,13 @@ and its output is still what a publish from scratch gives."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -219,6 +221,36 @@ def test_a_pass_that_changed_a_few_stories_reads_no_feed_whole(
     assert "Harbour story number 40" in (config.output_dir / "all.atom").read_text("utf-8")
     monkeypatch.undo()
     assert_current(config, tmp_path)
+
+
+def test_a_head_feed_rendered_again_reads_only_its_new_stories(
+    archived_newsroom, tmp_path, monkeypatch
+):
+    # A head's kept Atom entries and JSON Feed items stand for its stories: a new
+    # story reads its own body, and the latest ones index.html shows, not the rest.
+    config = archived_newsroom
+    write_seed(tmp_path / "seeds", seed_name(40), "Seed story number 40", section="World")
+    write_seed(tmp_path / "seeds", seed_name(42), "Seed story number 42", section="Business")
+    refresh(config, now=T0 + timedelta(minutes=5))
+    world_before = set(ids_in(config.output_dir / "section" / "world.json"))
+    asked = keys_asked_of(monkeypatch, "stories_by_keys")
+    write_seed(tmp_path / "seeds", seed_name(44), "Seed story number 44", section="World")
+    refresh(config, now=T0 + timedelta(minutes=10))
+    latest = ids_in(config.output_dir / "all.json")
+    world = ids_in(config.output_dir / "section" / "world.json")
+    assert world[0] == key_of(44) and world[1] in world_before and world[1] not in latest
+    assert key_of(44) in asked and world[1] not in asked
+    assert set(asked) <= set(latest)
+    monkeypatch.undo()
+    assert_current(config, tmp_path)
+
+
+def ids_in(json_feed: Path) -> list[str]:
+    """The story keys of a published JSON Feed's items, in its order."""
+    return [
+        f"seed:{item['url'].rsplit('/', 1)[1].removesuffix('.html')}"
+        for item in json.loads(json_feed.read_bytes())["items"]
+    ]
 
 
 def test_a_database_without_the_record_of_unplaced_stories_reads_every_feed_once(

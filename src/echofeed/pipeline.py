@@ -60,6 +60,7 @@ from .publish import (
     feed_url,
     fragment_stamp,
     head_stamp,
+    json_feed_item,
     left_out_warning,
     listing_digest,
     newest_first,
@@ -1211,19 +1212,59 @@ class _Entries:
             return None
         return renewed  # type: ignore[return-value]  # no None key: checked above
 
-    def of_stories(
-        self, spec: FeedSpec, stories: Sequence[Story], story_stamps: dict[str, str]
-    ) -> list[EntryFragment]:
-        """The entries of these stories (a head feed's), in the order given; a story
-        lxml refuses to write is left out with a warning."""
-        wanted, found = self._kept([story.key for story in stories], story_stamps)
-        fragments = []
-        for story in stories:
-            fragment = found.get(story.key) or self._render(spec, story, wanted)
-            if fragment is not None:
-                fragments.append(fragment)
+    def head(
+        self,
+        spec: FeedSpec,
+        keys: Sequence[str],
+        story_stamps: dict[str, str],
+        loaded: Sequence[Story] = (),
+    ) -> tuple[list[EntryFragment], list[bytes]]:
+        """A head feed's Atom entries (a story lxml refuses to write left out, with a
+        warning) and JSON Feed items, newest first. Both are kept under the story's
+        stamp, so the stories (but those `loaded` already) are read only for what is
+        not kept: a head rendered again for one new story reads one body, not fifty,
+        and serializing fifty items was most of the JSON twin's cost."""
+        wanted = {k: self._fragment_stamp(story_stamps[k]) for k in keys if k in story_stamps}
+        kept = {k: self.pending[k] for k in wanted if k in self.pending}
+        kept.update(self.store.entry_fragments(k for k in wanted if k not in kept))
+        current = {
+            key: stored
+            for key, stored in kept.items()
+            if stored.stamp == wanted[key] and stored.entry is not None
+        }
+        stories = {story.key: story for story in loaded}
+        unread = [k for k in keys if (k not in current or current[k].json_item is None)]
+        stories.update(
+            (story.key, story)
+            for story in self.store.stories_by_keys([k for k in unread if k not in stories])
+        )
+        shown: list[tuple[datetime, str, EntryFragment | None, bytes]] = []
+        for key in keys:
+            stored = current.get(key)
+            story = stories.get(key)
+            if stored is not None:
+                assert stored.entry is not None  # see `current`
+                fragment: EntryFragment | None = EntryFragment(
+                    key, stored.published, stored.updated, zlib.decompress(stored.entry)
+                )
+            elif story is not None:
+                fragment = self._render(spec, story, wanted)
+            else:
+                continue  # no longer stored: never so in a head read in this pass
+            if stored is not None and stored.json_item is not None:
+                item = zlib.decompress(stored.json_item)
+            else:
+                assert story is not None  # read above: its item is not kept
+                item = json_feed_item(self.config.base_url, story)
+                if fragment is not None and key in wanted:  # never kept for a refused story
+                    entry = self.pending.get(key, stored)
+                    assert entry is not None  # kept, or just rendered by _render
+                    self.pending[key] = replace(entry, json_item=zlib.compress(item, 1))
+            published = stored.published if stored is not None else story.published  # type: ignore[union-attr]
+            shown.append((published, key, fragment, item))
+        shown.sort(key=lambda shown_story: shown_story[:2], reverse=True)  # see newest_first
         self._flush_when_full()
-        return fragments
+        return [f for _, _, f, _ in shown if f is not None], [item for *_, item in shown]
 
     def _kept(
         self, keys: Sequence[str], story_stamps: dict[str, str]
@@ -1428,20 +1469,19 @@ def publish_all(config: Config, store: Store, report: RefreshReport) -> PublishR
             else:
                 write_page(spec, number, fragments, fingerprint)
             rendered[relpath] = (stamp, f"{fingerprint} {on_disk(relpath)}")
-        head: list[Story] = []
+        loaded: list[Story] = []
         if spec.kind == "all":  # index.html shows its latest, whether it is rendered or not
-            latest = head = newest_first(store.stories_by_keys(head_keys))
+            latest = loaded = newest_first(store.stories_by_keys(head_keys))
         stamp = head_stamp(config, spec, page_count, [story_stamps.get(k) for k in head_keys])
         if all(known.get(p) == (stamp, on_disk(p)) for p in spec.head_relpaths):
             unchanged.append(spec.relpath)
             also_unchanged.append(spec.json_relpath)
             continue
-        head = head or newest_first(store.stories_by_keys(head_keys))
-        atom = render_fragments(config, spec, entries.of_stories(spec, head, story_stamps),
-                                prev_archive=page_count or None)  # fmt: skip
+        fragments, items = entries.head(spec, head_keys, story_stamps, loaded)
+        atom = render_fragments(config, spec, fragments, prev_archive=page_count or None)
         if write(spec.relpath, atom, feed=True):
             changed_feeds.append(feed_url(config, spec.relpath))
-        if write(spec.json_relpath, render_json_feed(config, spec, head)):
+        if write(spec.json_relpath, render_json_feed(config, spec, items)):
             changed_feeds.append(feed_url(config, spec.json_relpath))
         rendered.update((p, (stamp, on_disk(p))) for p in spec.head_relpaths)
     due = _articles_due(config, store, specs, known, also_unchanged, on_disk, changed)

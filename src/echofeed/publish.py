@@ -631,8 +631,10 @@ def summary_of(story: Story) -> tuple[str, str]:
     return cut + "\u2026", "text"
 
 
-def render_json_feed(config: Config, spec: FeedSpec, stories: Sequence[Story]) -> bytes:
-    """The JSON Feed 1.1 twin of a head Atom feed, deterministic for the same stories."""
+def render_json_feed(config: Config, spec: FeedSpec, items: Sequence[bytes]) -> bytes:
+    """The JSON Feed 1.1 twin of a head Atom feed, from its stories' `json_feed_item`s
+    (newest first), deterministic for the same ones. Compact: every item is kept
+    already serialized, and a pretty printer would take them apart again."""
     document: dict[str, object] = {
         "version": JSON_FEED_VERSION,
         "title": spec.title,
@@ -648,29 +650,32 @@ def render_json_feed(config: Config, spec: FeedSpec, stories: Sequence[Story]) -
         document["favicon"] = config.icon
     if config.websub_hub:
         document["hubs"] = [{"type": "WebSub", "url": config.websub_hub}]
-    items = []
-    for story in stories:
-        item: dict[str, object] = {"id": story.atom_id}
-        alternate = alternate_url(config, story)
-        if alternate:
-            item["url"] = alternate
-        summary, summary_type = summary_of(story)
-        item.update(
-            {
-                "title": story.headline,
-                "content_html": content_of(story),
-                "summary": summary if summary_type == "text" else html_to_text(summary),
-                "date_published": story.published.isoformat(),
-                "date_modified": _entry_updated(story).isoformat(),
-                "authors": [{"name": story.byline or story.source_name}],
-                "tags": list(dict.fromkeys((story.section, *story.topics))),
-            }
-        )
-        if not item["summary"]:
-            del item["summary"]
-        items.append(item)
-    document["items"] = items
-    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    head = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return b"".join([head[:-1], b',"items":[', b",".join(items), b"]}\n"])
+
+
+def json_feed_item(base_url: str, story: Story) -> bytes:
+    """The story's JSON Feed item, serialized (UTF-8): the same in every feed, and
+    rendered from its story and base_url alone, as its Atom entry is."""
+    item: dict[str, object] = {"id": story.atom_id}
+    alternate = alternate_url(_BaseUrl(base_url), story)
+    if alternate:
+        item["url"] = alternate
+    summary, summary_type = summary_of(story)
+    item.update(
+        {
+            "title": story.headline,
+            "content_html": content_of(story),
+            "summary": summary if summary_type == "text" else html_to_text(summary),
+            "date_published": story.published.isoformat(),
+            "date_modified": _entry_updated(story).isoformat(),
+            "authors": [{"name": story.byline or story.source_name}],
+            "tags": list(dict.fromkeys((story.section, *story.topics))),
+        }
+    )
+    if not item["summary"]:
+        del item["summary"]
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _carried_by_html(story: Story) -> str:

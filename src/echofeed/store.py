@@ -26,7 +26,8 @@ Tables:
   was last rendered from (see `story_stamps`), and for an archive page the
   fingerprint written into it, for a head feed the file's size and mtime.
 - entry_fragments: per story, its rendered Atom <entry> (zlib-compressed; NULL
-  when an archive page leaves the story out) under the stamp it was rendered
+  when an archive page leaves the story out) and, once a head feed showed it, its
+  JSON Feed item (json_item, zlib-compressed) under the stamp they were rendered
   from, so re-rendering an archive page reads its entries instead of its stories.
   A cache: a row whose stamp is not the story's current one is never used.
 - meta: schema version, the fingerprint of the sorting rules, whether anything
@@ -469,9 +470,11 @@ class Store:
             )  # fmt: skip
             db["entry_fragments"].create(
                 {"story_key": str, "stamp": str, "published": str, "updated": str,
-                 "entry": bytes},
+                 "entry": bytes, "json_item": bytes},
                 pk="story_key", if_not_exists=True,
             )  # fmt: skip
+            if "json_item" not in db["entry_fragments"].columns_dict:  # before 2026-12-06
+                db["entry_fragments"].add_column("json_item", bytes)
             for table, columns in (
                 ("archive_pages", ["story_key"]),
                 ("stories", ["duplicate_of", "withdrawn", "published"]),
@@ -1127,22 +1130,24 @@ class Store:
         stories with none are left out."""
         found: dict[str, StoredFragment] = {}
         for chunk, marks in _in_chunks(list(keys)):
-            for key, stamp, published, updated, entry in self.db.conn.execute(
-                "select story_key, stamp, published, updated, entry from entry_fragments "
-                f"where story_key in ({marks})",
+            for key, stamp, published, updated, entry, json_item in self.db.conn.execute(
+                "select story_key, stamp, published, updated, entry, json_item "
+                f"from entry_fragments where story_key in ({marks})",
                 chunk,
             ):
-                found[key] = StoredFragment(stamp, from_text(published), from_text(updated), entry)
+                found[key] = StoredFragment(
+                    stamp, from_text(published), from_text(updated), entry, json_item
+                )
         return found
 
     def put_entry_fragments(self, fragments: Mapping[str, StoredFragment]) -> None:
         """Keep each story's rendered entry under the stamp it was rendered from,
         replacing the one it had."""
         self.db.conn.executemany(
-            "insert or replace into entry_fragments (story_key, stamp, published, updated, entry) "
-            "values (?, ?, ?, ?, ?)",
+            "insert or replace into entry_fragments "
+            "(story_key, stamp, published, updated, entry, json_item) values (?, ?, ?, ?, ?, ?)",
             [
-                (key, f.stamp, to_text(f.published), to_text(f.updated), f.entry)
+                (key, f.stamp, to_text(f.published), to_text(f.updated), f.entry, f.json_item)
                 for key, f in fragments.items()
             ],
         )
@@ -1369,12 +1374,14 @@ _OLD_CONTENT_TRIGGERS = {
 class StoredFragment:
     """A story's rendered Atom entry as the store keeps it: the stamp it was rendered
     from, the dates a page is ordered and dated by, and the compressed entry (None:
-    the story is left out of archive pages, a withdrawn seed)."""
+    the story is left out of archive pages, a withdrawn seed); once a head feed
+    showed the story, its compressed JSON Feed item too, rendered from the same."""
 
     stamp: str
     published: datetime
     updated: datetime
     entry: bytes | None
+    json_item: bytes | None = None
 
 
 def _stamp(fields: Sequence[Any]) -> str:
