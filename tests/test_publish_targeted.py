@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -294,6 +295,7 @@ def test_edits_on_many_pages_of_a_feed_are_spliced_in_threads_each_page_on_its_o
                    f"Correction number {n}.", section="World")  # fmt: skip
     report = refresh(config, now=T0 + timedelta(minutes=10))
     assert report.counts["updated"] == len(edits)
+    assert not [t for t in threading.enumerate() if t.name.startswith("echofeed-splice")]
     for n in edits:
         for relpath in page_holding(config, key_of(n)):
             assert f"Correction number {n}.".encode() in (config.output_dir / relpath).read_bytes()
