@@ -269,6 +269,21 @@ def test_a_database_without_the_record_of_unplaced_stories_reads_every_feed_once
     assert_current(config, tmp_path)
 
 
+def test_a_database_from_before_kept_json_items_gets_them(archived_newsroom, tmp_path):
+    config = archived_newsroom
+    with sqlite3.connect(config.database) as db:  # as a version before json_item left it
+        db.execute("alter table entry_fragments drop column json_item")
+    write_seed(tmp_path / "seeds", seed_name(29), "Seed story number 29", "A corrected paragraph.",
+               section="World")  # fmt: skip
+    refresh(config, now=T0 + timedelta(minutes=10))
+    items = json.loads((config.output_dir / "all.json").read_bytes())["items"]
+    assert any("A corrected paragraph." in item["content_html"] for item in items)
+    with sqlite3.connect(config.database) as db:
+        kept = db.execute("select count(*) from entry_fragments where json_item is not null")
+        assert kept.fetchone()[0] >= len(items)
+    assert_current(config, tmp_path)
+
+
 def test_edits_on_many_pages_of_a_feed_are_spliced_in_threads_each_page_on_its_own(
     archived_newsroom, tmp_path, monkeypatch
 ):
