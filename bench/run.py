@@ -91,6 +91,8 @@ STAGES = [
     ("echofeed.store", "Store.forget_seed_files_except", "store"),
     ("echofeed.pipeline", "prune_expired?", "store"),
     ("echofeed.pipeline", "publish_all", "publish"),
+    ("echofeed.pipeline", "_Splicer.splice", "publish"),  # archived edits, in threads
+    ("echofeed.pipeline", "_Entries.head", "publish"),
     ("echofeed.store", "Store.feed_timelines", "publish"),
     ("echofeed.store", "Store.stories_by_keys", "publish"),
     ("echofeed.store", "Store.archive_stories", "publish"),
@@ -909,7 +911,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "(waiting for the server) counts as fetch.",
     ]
     largest = sizes[-1]
-    for key, what in (("full", "full refresh"), ("nochange", "no-change pass")):
+    for key, what in (("full", "full refresh"), ("nochange", "no-change pass"),
+                      ("changed", "1%-changed pass")):  # fmt: skip
         run = largest[key]
         top = sorted(run["functions"].items(), key=lambda item: -item[1])[:10]
         out += [
