@@ -1079,13 +1079,12 @@ def _last_publish(store: Store) -> dict[str, Any]:
     return last if isinstance(last, dict) else {}
 
 
-def _unplaced_record(store: Store) -> dict[str, list[str]] | None:
+def _unplaced_record(last: dict[str, Any]) -> dict[str, list[str]] | None:
     """Each feed's keys left off its frozen pages by the last publish (its open page
-    and head), as that publish recorded them; None when it did not."""
-    try:
-        record = json.loads(store.get_meta("unplaced") or "null")
-    except ValueError:
-        return None
+    and head), as that publish recorded them; None when it did not. Kept in the
+    same record as the rest of what it published: a version that does not keep it,
+    run on the same database in between, leaves none rather than a stale one."""
+    record = last.get("unplaced")
     return record if isinstance(record, dict) else None
 
 
@@ -1403,7 +1402,7 @@ def _publish_all(
     # leaves or moves in a feed only by a write), so a pass that changed little
     # reads those and the frozen pages holding a changed story, not every feed's
     # timeline and pages (a tenth of a 1%-changed pass at 10,000 seeds).
-    unplaced_before = _unplaced_record(store) if changed is not None else None
+    unplaced_before = _unplaced_record(last) if changed is not None else None
     if unplaced_before is not None and all(spec.relpath in unplaced_before for spec in specs):
         assert changed is not None
         timelines = store.feed_timelines({*changed, *chain(*unplaced_before.values())})
@@ -1535,8 +1534,8 @@ def _publish_all(
             "specs": _specs_digest(specs),
             "output": listing_digest(listing),
             "feeds": sorted({*written, *unchanged}),
+            "unplaced": unplaced_now,
         }))  # fmt: skip
-        store.set_meta("unplaced", json.dumps(unplaced_now))
     pinged: tuple[str, ...] = ()
     if config.websub_hub and changed_feeds:
         pinged, problems = ping_hub(config.websub_hub, changed_feeds)

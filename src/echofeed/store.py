@@ -32,9 +32,9 @@ Tables:
   A cache: a row whose stamp is not the story's current one is never used.
 - meta: schema version, the fingerprint of the sorting rules, whether anything
   publishing reads was written since the last publish (set by triggers on every
-  such write, so a pass can tell that nothing it would publish changed), what
-  was published, and each feed's stories left off its frozen pages by that
-  publish (its open page and head: `unplaced`).
+  such write, so a pass can tell that nothing it would publish changed) and what
+  was published (with each feed's stories left off its frozen pages by that
+  publish: its open page and head).
 
 SQLite runs in WAL mode; callers group the writes of one source in one
 transaction (`Store.transaction()`), so a crash leaves each source either
