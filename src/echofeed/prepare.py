@@ -53,7 +53,7 @@ class Preparing:
     topics depend only on the section's key, which is the same.
     """
 
-    publishers: tuple[str, ...]  # pipeline._publishers(config, the source's name)
+    publishers: tuple[str, ...]  # pipeline._publishers(config): every source's name
     sorter: Sorter
 
 
