@@ -1245,14 +1245,8 @@ class _Entries:
         stamp, so the stories (but those `loaded` already) are read only for what is
         not kept: a head rendered again for one new story reads one body, not fifty,
         and serializing fifty items was most of the JSON twin's cost."""
-        wanted = {k: self._fragment_stamp(story_stamps[k]) for k in keys if k in story_stamps}
-        kept = {k: self.pending[k] for k in wanted if k in self.pending}
-        kept.update(self.store.entry_fragments(k for k in wanted if k not in kept))
-        current = {
-            key: stored
-            for key, stored in kept.items()
-            if stored.stamp == wanted[key] and stored.entry is not None
-        }
+        wanted, kept = self._current(keys, story_stamps)
+        current = {key: stored for key, stored in kept.items() if stored.entry is not None}
         stories = {story.key: story for story in loaded}
         unread = [k for k in keys if (k not in current or current[k].json_item is None)]
         stories.update(
@@ -1292,18 +1286,24 @@ class _Entries:
     ) -> tuple[dict[str, str], dict[str, EntryFragment | None]]:
         """(key -> stamp its entry must have been rendered from, key -> the entry kept
         under that stamp, None for a story left out of archive pages)."""
-        wanted = {k: self._fragment_stamp(story_stamps[k]) for k in keys if k in story_stamps}
-        kept = {k: self.pending[k] for k in wanted if k in self.pending}
-        kept.update(self.store.entry_fragments(k for k in wanted if k not in kept))
+        wanted, kept = self._current(keys, story_stamps)
         found: dict[str, EntryFragment | None] = {}
         for key, stored in kept.items():
-            if stored.stamp != wanted[key]:
-                continue
             found[key] = None
             if stored.entry is not None:
                 xml = zlib.decompress(stored.entry)
                 found[key] = EntryFragment(key, stored.published, stored.updated, xml)
         return wanted, found
+
+    def _current(
+        self, keys: Sequence[str], story_stamps: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, StoredFragment]]:
+        """(key -> stamp its entry must have been rendered from, key -> what is kept,
+        pending or stored, under that stamp)."""
+        wanted = {k: self._fragment_stamp(story_stamps[k]) for k in keys if k in story_stamps}
+        kept = {k: self.pending[k] for k in wanted if k in self.pending}
+        kept.update(self.store.entry_fragments(k for k in wanted if k not in kept))
+        return wanted, {k: stored for k, stored in kept.items() if stored.stamp == wanted[k]}
 
     def _fragment_stamp(self, story_stamp: str) -> str:
         # A story sits on a page of each of its feeds: its stamp is digested once.
